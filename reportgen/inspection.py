@@ -1,0 +1,212 @@
+"""Stage 4: every layer's output for a few test digits, the learned kernels, and their summaries.
+
+The seed grouped its eleven internal symbols and bound them to an executor; here the
+same group becomes one hybridized Gluon SymbolBlock that shares the trained parameters,
+so a single forward pass returns all eleven layers for a batch of images.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import mxnet as mx
+import numpy as np
+
+from reportgen import model
+from reportgen.data import to_input
+from reportgen.errors import DataError, ReportgenError, reason
+
+SATURATION = 0.99  # |x| above this counts as a saturated tanh unit
+KERNELS = {"conv1": "conv1_weight", "conv2": "conv2_weight"}
+KERNEL_SHAPES = {"conv1": (20, 1, 5, 5), "conv2": (50, 20, 5, 5)}
+_CASE_ARRAYS = ("indices", "labels", "predictions")
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed member date: same inspection, same file bytes
+
+
+@dataclass(frozen=True)
+class Inspection:
+    indices: np.ndarray  # (c,) int64, test-set index of each case
+    labels: np.ndarray  # (c,) int64
+    predictions: np.ndarray  # (c,) int64, argmax of softm
+    outputs: dict[str, np.ndarray]  # layer -> (c, *model.SHAPES[layer]) float32, in LAYERS order
+    kernels: dict[str, np.ndarray]  # "conv1" (20,1,5,5), "conv2" (50,20,5,5) float32
+
+    def summaries(self) -> list[dict]:
+        """min, max, mean, share saturated (|x| > 0.99) and share exactly 0, per case and layer."""
+        rows = []
+        for case, index in enumerate(self.indices):
+            for layer, values in self.outputs.items():
+                x = values[case]
+                rows.append({
+                    "case": case, "index": int(index), "layer": layer,
+                    "min": float(x.min()), "max": float(x.max()),
+                    "mean": float(x.mean(dtype=np.float64)),
+                    "saturated": float(np.mean(np.abs(x) > SATURATION)),
+                    "zeros": float(np.mean(x == 0)),
+                })
+        return rows
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays as inspection.npz names them."""
+        return {**self.outputs,
+                "indices": self.indices, "labels": self.labels, "predictions": self.predictions,
+                **{f"kernel_{name}": kernel for name, kernel in self.kernels.items()}}
+
+    def save(self, path: Path | str) -> Path:
+        """Write inspection.npz atomically: a temporary file beside it, then a rename."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            with open(tmp, "xb") as f:
+                _write_npz(f, self.arrays())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> Inspection:
+        """Read an inspection.npz back; a missing or malformed file is a DataError."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: no such inspection file")
+        try:
+            # Our own file object: np.load leaks the one it opens when the zip is unreadable.
+            with open(path, "rb") as file:
+                loaded = np.load(file, allow_pickle=False)
+                if not isinstance(loaded, np.lib.npyio.NpzFile):
+                    raise DataError(f"{path}: a single .npy array, not an .npz archive")
+                with loaded as npz:
+                    arrays = {name: npz[name] for name in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise DataError(f"{path}: not a readable .npz file ({e.__class__.__name__}: {reason(e)})") from None
+        return cls._from_arrays(path, arrays)
+
+    @classmethod
+    def _from_arrays(cls, path: Path, arrays: dict[str, np.ndarray]) -> Inspection:
+        def take(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+            if name not in arrays:
+                raise DataError(f"{path}: no array '{name}' (not a reportgen inspection file)")
+            array = arrays[name]
+            if not np.issubdtype(array.dtype, np.number) or array.shape != shape:
+                raise DataError(f"{path}: array '{name}' is {array.dtype} {array.shape}, "
+                                f"expected {np.dtype(dtype)} {shape}")
+            return array.astype(dtype, copy=False)
+
+        if "indices" not in arrays or arrays["indices"].ndim != 1:
+            raise DataError(f"{path}: no 1-D array 'indices' (not a reportgen inspection file)")
+        cases = len(arrays["indices"])
+        return cls(
+            indices=take("indices", (cases,), np.int64),
+            labels=take("labels", (cases,), np.int64),
+            predictions=take("predictions", (cases,), np.int64),
+            outputs={layer: take(layer, (cases, *model.SHAPES[layer]), np.float32)
+                     for layer in model.LAYERS},
+            kernels={name: take(f"kernel_{name}", shape, np.float32)
+                     for name, shape in KERNEL_SHAPES.items()},
+        )
+
+
+def _write_npz(file: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
+    # What np.savez writes, minus the wall-clock date it stamps on every member.
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def multi_output(net: model.LeNet, ctx: mx.Context) -> mx.gluon.SymbolBlock:
+    """A hybridized block whose outputs are the eleven layers, in model.LAYERS order.
+
+    It shares the net's Parameter objects (no copy), so it always sees the current
+    weights. If the parameters do not live on `ctx` yet, a copy is added there: the
+    net then runs on its old contexts and on `ctx` alike.
+    """
+    params = net.collect_params()
+    contexts = next(iter(params.values())).list_ctx()
+    if ctx not in contexts:
+        params.reset_ctx(contexts + [ctx])  # keeps the values; only adds a device copy
+    # A typed input: with an untyped `data`, SymbolBlock warns "Cannot decide type
+    # for the following arguments" (and then falls back to float32 anyway).
+    data = mx.sym.var("data", dtype="float32")
+    internals = net(data).get_internals()
+    outputs = mx.sym.Group([internals[model.output_name(layer)] for layer in model.LAYERS])
+    block = mx.gluon.SymbolBlock(outputs, data, params=params)
+    block.hybridize(static_alloc=True, static_shape=True)
+    return block
+
+
+def _check_index(spec: str, index: int, n_test: int) -> int:
+    if not 0 <= index < n_test:
+        held = f"holds {n_test} images (0-{n_test - 1})" if n_test else "is empty"
+        raise DataError(f"--case {spec}: the test set {held}")
+    return index
+
+
+def resolve_cases(specs: list[str], worst_indices: list[int], n_test: int) -> list[int]:
+    """Turn --case values ("worst" or a test-set index) into indices, in order, without repeats.
+
+    "worst" is the first image of the worst confusion (worst_indices[0]), as the seed took.
+    """
+    if not specs:
+        raise DataError("no case to inspect: give --case worst or a test-set index")
+    cases: list[int] = []
+    for spec in specs:
+        text = str(spec).strip()
+        if text.lower() == "worst":
+            if not len(worst_indices):
+                raise DataError(f"--case {spec}: the model makes no mistake on the {n_test} test "
+                                "images, so there is no worst confusion; give a test-set index")
+            index = _check_index(spec, int(worst_indices[0]), n_test)
+        elif re.fullmatch(r"-?[0-9]+", text):
+            index = _check_index(spec, int(text), n_test)
+        else:
+            raise DataError(f"--case {spec!r}: neither 'worst' nor a test-set index")
+        if index not in cases:
+            cases.append(index)
+    return cases
+
+
+def run(net: model.LeNet, images: np.ndarray, labels: np.ndarray, cases: list[int],
+        ctx: mx.Context, batch_size: int = 256) -> Inspection:
+    """Every layer's output for test images[cases], in batches of one fixed size.
+
+    images: uint8 (n, 28, 28) test images; labels: (n,). The last partial batch is
+    padded so the static-shape graph sees a single input shape.
+    """
+    if batch_size < 1:
+        raise ReportgenError(f"--batch-size must be at least 1, not {batch_size}")
+    chosen = np.asarray(cases, dtype=np.int64)
+    if chosen.ndim != 1 or not len(chosen):
+        raise DataError("no case to inspect: give --case worst or a test-set index")
+    for index in chosen:
+        _check_index(str(index), int(index), len(images))
+    block = multi_output(net, ctx)
+    size = min(batch_size, len(chosen))
+    outputs = {layer: np.empty((len(chosen), *model.SHAPES[layer]), np.float32)
+               for layer in model.LAYERS}
+    # Reused: in the last batch the rows past the cases keep earlier images and are ignored.
+    batch = np.zeros((size, 1, 28, 28), np.float32)
+    for start in range(0, len(chosen), size):
+        part = chosen[start:start + size]
+        batch[:len(part)] = to_input(images[part])
+        results = block(mx.nd.array(batch, ctx=ctx))
+        for layer, result in zip(model.LAYERS, results):
+            outputs[layer][start:start + len(part)] = result[:len(part)].asnumpy()
+    params = net.collect_params()
+    return Inspection(
+        indices=chosen,
+        labels=np.asarray(labels)[chosen].astype(np.int64),
+        predictions=outputs["softm"].argmax(axis=1).astype(np.int64),
+        outputs=outputs,
+        kernels={name: params[param].data(ctx).asnumpy() for name, param in KERNELS.items()},
+    )

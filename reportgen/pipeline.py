@@ -1,0 +1,254 @@
+"""The stages in order, for each command: gather every value first, then write.
+
+cli.py parses options into these plain settings and calls one function here;
+each function calls the stage modules and writes the run folder through a
+staging folder (runfolder.staging).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mxnet as mx
+
+from reportgen import data, evaluate, figures, inspection, model, report, runfolder, train
+from reportgen.errors import ReportgenError
+
+CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
+FORMATS = ("html", "pdf")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    data_dir: Path | None = None
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    out: Path
+    data: DataSettings = DataSettings()
+    train: train.TrainConfig = train.TrainConfig()
+    ctx: str = "auto"
+    resume: bool = False
+    model: Path | None = None  # load this model instead of training
+    cases: tuple[str, ...] = ("worst",)
+    title: str = "LeNet on MNIST"
+    formats: tuple[str, ...] = FORMATS
+    templates: Path | None = None
+    arguments: dict = field(default_factory=dict)  # the options as given, for the record
+
+
+class Timer:
+    """Seconds per stage, in the order the stages ran."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+
+
+Say = Callable[[str], None]  # how a stage tells the user what it is doing
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def load_data(settings: DataSettings) -> data.Dataset:
+    return data.load(settings.data_dir, settings.train_limit, settings.test_limit)
+
+
+def _get_model(run: RunSettings, dataset: data.Dataset, contexts: list[mx.Context],
+               progress: train.Progress | None, timer: Timer) -> tuple[model.LeNet, int, dict, dict]:
+    """Train, or load with --model; return net, epoch, history and the model record."""
+    if run.model is not None:
+        with timer.stage("load model"):
+            net, epoch = model.load(run.model, ctx=contexts[0])
+        history_file = model.find_model_dir(run.model).parent / "history.json"
+        history = (runfolder.read_json(history_file) if history_file.is_file()
+                   else {"batches": [], "epochs": []})
+        made = model.find_model_dir(run.model).parent / runfolder.MANIFEST
+        training = runfolder.read_json(made).get("training", {}) if made.is_file() else {}
+        return net, epoch, history, {"source": str(run.model), "epoch": epoch, "training": training}
+    with timer.stage("train"):
+        net, history = train.fit(dataset, run.train, contexts, checkpoint_dir=Path(run.out) / CHECKPOINTS,
+                                 resume=run.resume, progress=progress)
+    return net, run.train.epochs, history, {"source": "trained here", "epoch": run.train.epochs,
+                                            "training": run.train.describe()}
+
+
+def _manifest(run: RunSettings, contexts: list[mx.Context], dataset: data.Dataset,
+              model_record: dict) -> dict:
+    record = runfolder.new_manifest(run.arguments, [str(c) for c in contexts])
+    record["data"] = dataset.describe()
+    record["training"] = model_record.pop("training", {})
+    record["model"] = model_record
+    return record
+
+
+def _loaded(run: RunSettings, epoch: int) -> dict:
+    return {"source": str(run.model), "epoch": epoch}
+
+
+def _finish(staged: Path, manifest: dict, timer: Timer) -> None:
+    manifest["timings"] = timer.seconds
+    manifest["files"] = runfolder.file_table(staged)
+    runfolder.write_json(staged / runfolder.MANIFEST, manifest)
+
+
+def run_train(run: RunSettings, progress: train.Progress | None = None) -> dict:
+    """`reportgen train`: model/, history.json, manifest.json."""
+    timer = Timer()
+    contexts = train.parse_contexts(run.ctx)
+    with timer.stage("data"):
+        dataset = load_data(run.data)
+    net, epoch, history, model_record = _get_model(run, dataset, contexts, progress, timer)
+    manifest = _manifest(run, contexts, dataset, model_record)
+    with runfolder.staging(run.out) as staged:
+        model.save(net, staged / "model", epoch)
+        runfolder.write_json(staged / "history.json", history)
+        _finish(staged, manifest, timer)
+    return manifest
+
+
+def run_evaluate(run: RunSettings) -> dict:
+    """`reportgen evaluate`: metrics.json, manifest.json."""
+    timer = Timer()
+    contexts = train.parse_contexts(run.ctx)
+    with timer.stage("data"):
+        dataset = load_data(run.data)
+    with timer.stage("load model"):
+        net, epoch = model.load(run.model, ctx=contexts[0])
+    with timer.stage("evaluate"):
+        evaluation = evaluate.run(net, dataset, contexts[0])
+    manifest = _manifest(run, contexts, dataset, _loaded(run, epoch))
+    with runfolder.staging(run.out) as staged:
+        runfolder.write_json(staged / "metrics.json", evaluation.to_json())
+        _finish(staged, manifest, timer)
+    return manifest
+
+
+def run_inspect(run: RunSettings) -> dict:
+    """`reportgen inspect`: inspection.npz, manifest.json."""
+    timer = Timer()
+    contexts = train.parse_contexts(run.ctx)
+    with timer.stage("data"):
+        dataset = load_data(run.data)
+    with timer.stage("load model"):
+        net, epoch = model.load(run.model, ctx=contexts[0])
+    worst: list[int] = []
+    if "worst" in run.cases:
+        with timer.stage("evaluate"):
+            worst = _worst_indices(evaluate.run(net, dataset, contexts[0]))
+    with timer.stage("inspect"):
+        cases = inspection.resolve_cases(list(run.cases), worst, len(dataset.test_y))
+        result = inspection.run(net, dataset.test_x, dataset.test_y, cases, contexts[0])
+    manifest = _manifest(run, contexts, dataset, _loaded(run, epoch))
+    with runfolder.staging(run.out) as staged:
+        result.save(staged / "inspection.npz")
+        _finish(staged, manifest, timer)
+    return manifest
+
+
+def _worst_indices(evaluation: evaluate.Evaluation) -> list[int]:
+    """The worst pair's images; with no mistake at all, the least confident image."""
+    return evaluation.worst_pair["indices"] or [int(evaluation.probabilities.max(axis=1).argmin())]
+
+
+def run_build(run: RunSettings, progress: train.Progress | None = None, say: Say = _quiet) -> dict:
+    """`reportgen build`: every stage, then the whole run folder."""
+    timer = Timer()
+    _check_formats(run.formats)
+    contexts = train.parse_contexts(run.ctx)
+    report.environment(run.templates)  # a bad --templates fails now, not after training
+    with timer.stage("data"):
+        dataset = load_data(run.data)
+    net, epoch, history, model_record = _get_model(run, dataset, contexts, progress, timer)
+    say("evaluating")
+    with timer.stage("evaluate"):
+        evaluation = evaluate.run(net, dataset, contexts[0])
+    metrics = evaluation.to_json()
+    say("inspecting")
+    with timer.stage("inspect"):
+        cases = inspection.resolve_cases(list(run.cases), _worst_indices(evaluation), len(dataset.test_y))
+        inspected = inspection.run(net, dataset.test_x, dataset.test_y, cases, contexts[0])
+    manifest = _manifest(run, contexts, dataset, model_record)
+    with runfolder.staging(run.out) as staged:
+        model.save(net, staged / "model", epoch)
+        runfolder.write_json(staged / "history.json", history)
+        runfolder.write_json(staged / "metrics.json", metrics)
+        inspected.save(staged / "inspection.npz")
+        _draw_and_render(staged, run, dataset, history, metrics, inspected, manifest, timer, say)
+        _finish(staged, manifest, timer)
+    return manifest
+
+
+def run_render(run_dir: Path, formats: tuple[str, ...] = FORMATS, title: str | None = None,
+               templates: Path | None = None, say: Say = _quiet) -> dict:
+    """`reportgen render`: the report again from a finished run's files, no model."""
+    _check_formats(formats)
+    report.environment(templates)
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ReportgenError(f"{run_dir}: no such run folder")
+    manifest = runfolder.read_json(run_dir / runfolder.MANIFEST)
+    history = runfolder.read_json(run_dir / "history.json")
+    metrics = runfolder.read_json(run_dir / "metrics.json")
+    inspected = inspection.Inspection.load(run_dir / "inspection.npz")
+    timer = Timer()
+    with timer.stage("data"):
+        dataset = _reload_data(manifest)
+    run = RunSettings(out=run_dir, formats=formats, templates=templates,
+                      title=title or manifest.get("title", RunSettings.title))
+    timer.seconds = {**manifest.get("timings", {}), **timer.seconds}
+    with runfolder.staging(run_dir) as staged:
+        _draw_and_render(staged, run, dataset, history, metrics, inspected, manifest, timer, say)
+        # The run's other files are unchanged: record them beside the new ones.
+        manifest["timings"] = timer.seconds
+        manifest["files"] = {**manifest.get("files", {}), **runfolder.file_table(staged)}
+        runfolder.write_json(staged / runfolder.MANIFEST, manifest)
+    return manifest
+
+
+def _draw_and_render(staged: Path, run: RunSettings, dataset: data.Dataset, history: dict,
+                     metrics: dict, inspected: inspection.Inspection, manifest: dict,
+                     timer: Timer, say: Say) -> None:
+    say("drawing figures")
+    with timer.stage("figures"):
+        drawn = figures.make(dataset, history, metrics, inspected)
+    for figure in drawn.values():
+        runfolder.write_bytes(staged / "figures" / figure.filename, figure.svg)
+    manifest["title"] = run.title
+    manifest["timings"] = timer.seconds
+    say("rendering " + " and ".join(run.formats))
+    with timer.stage("render"):
+        context = report.context(run.title, manifest, history, metrics, inspected, drawn)
+        if "html" in run.formats:
+            runfolder.write_bytes(staged / "report.html",
+                                  report.render_html(context, run.templates).encode())
+        if "pdf" in run.formats:
+            runfolder.write_bytes(staged / "report.pdf", report.render_pdf(context, staged, run.templates))
+
+
+def _check_formats(formats: tuple[str, ...]) -> None:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ReportgenError(f"--format {','.join(formats)}: choose html, pdf or html,pdf")
+
+
+def _reload_data(manifest: dict) -> data.Dataset:
+    """The run's data again (the report shows digits); it must be the same files."""
+    record = manifest.get("data", {})
+    dataset = data.load(record.get("dir"), record.get("train_images"), record.get("test_images"))
+    if dataset.checksums != record.get("files"):
+        raise ReportgenError(f"{record.get('dir')}: the data files differ from those this run was built from")
+    return dataset

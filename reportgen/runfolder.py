@@ -1,0 +1,142 @@
+"""The run folder: gather into a staging folder, then move into place; the manifest.
+
+A run writes everything under `<parent>/.<name>.tmp-XXXX/` and only at the end
+moves each entry into `<parent>/<name>/`, so a failed or interrupted run never
+leaves a half-written file and never clobbers a finished run's files early.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+from reportgen import __version__
+from reportgen.errors import ReportgenError
+
+MANIFEST = "manifest.json"
+LIBRARIES = ("mxnet", "numpy", "scipy", "matplotlib", "jinja2", "click", "weasyprint")
+
+
+@contextlib.contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """Yield an empty folder beside `out`; on success move its entries into `out`."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as e:
+        raise ReportgenError(f"{out}: cannot write here ({e.strerror})") from None
+    try:
+        yield tmp
+        publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(staged: Path, out: Path) -> None:
+    """Move every entry of `staged` into `out`, replacing what is there.
+
+    Files are replaced with os.replace (atomic); a folder is swapped in by
+    moving the old one aside first. Entries of `out` not in `staged` stay.
+    """
+    if out.exists() and not out.is_dir():
+        raise ReportgenError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    # The manifest goes last: while it still describes the old files, a reader
+    # can tell the folder is mid-update.
+    entries = sorted(staged.iterdir(), key=lambda p: p.name == MANIFEST)
+    for entry in entries:
+        target = out / entry.name
+        if entry.is_dir() and target.exists():
+            old = staged / f".old-{entry.name}"
+            os.replace(target, old)
+            os.replace(entry, target)
+        else:
+            os.replace(entry, target)
+
+
+def write_bytes(path: Path, payload: bytes) -> Path:
+    """Write a file, creating its folder (inside a staging folder, so no temp name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    return path
+
+
+def jsonable(value):
+    """NaN and infinities become null, numpy scalars and arrays plain Python."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, obj) -> Path:
+    text = json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n"
+    return write_bytes(path, text.encode())
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ReportgenError(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise ReportgenError(f"{path}: not readable JSON ({e})") from None
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_table(root: Path) -> dict[str, dict]:
+    """Every file under root but the manifest and hidden entries: sha256 and size."""
+    table = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and rel.as_posix() != MANIFEST and not any(
+                part.startswith(".") for part in rel.parts):
+            table[rel.as_posix()] = {"sha256": sha256(path), "size": path.stat().st_size}
+    return table
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "reportgen": __version__}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def new_manifest(arguments: dict, contexts: list[str]) -> dict:
+    """The run record's opening: how this run was asked for and on what."""
+    return {
+        "reportgen": __version__,
+        "command": " ".join(["reportgen", *sys.argv[1:]]),
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "arguments": jsonable(arguments),
+        "versions": library_versions(),
+        "platform": platform.platform(),
+        "contexts": contexts,
+        "timings": {},
+    }

@@ -1,0 +1,172 @@
+"""The command line: help, versions, environment variables, exit codes, and every error path."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import warnings
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from reportgen import __version__, seed
+from reportgen.cli import main
+
+COMMANDS = ["train", "evaluate", "inspect", "build", "render"]
+
+
+def one_line_error(result, *fragments: str) -> None:
+    """Exit code 2, a single 'error: ...' line on stderr, no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    assert "Traceback" not in result.output
+
+
+def copy_run(run, tmp_path):
+    target = tmp_path / run.name
+    shutil.copytree(run, target)
+    return target
+
+
+def digest(folder) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_exit_codes(runner, command):
+    result = runner.invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Exit codes: 0 success, 1 internal failure, 2 bad input or usage." in result.output
+    assert "REPORTGEN_" in result.output
+
+
+def test_version_and_fast_help():
+    result = subprocess.run([sys.executable, "-m", "reportgen", "--version"], capture_output=True, text=True)
+    assert result.stdout.strip() == f"reportgen, version {__version__}"
+    # --help must not import the heavy libraries.
+    probe = ("import sys; from reportgen.cli import main; "
+             "print(sorted(m for m in ('mxnet', 'matplotlib', 'weasyprint') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+def test_usage_errors_exit_2(runner):
+    assert runner.invoke(main, ["build", "--epochs", "0"]).exit_code == 2
+    assert runner.invoke(main, ["nonsense"]).exit_code == 2
+    result = runner.invoke(main, ["evaluate", "--out", "x"])
+    assert result.exit_code == 2 and "Missing option '--model'" in result.stderr
+
+
+def test_options_come_from_the_environment(runner, tmp_path):
+    result = runner.invoke(main, ["train", "--out", str(tmp_path)], env={"REPORTGEN_EPOCHS": "0"})
+    assert result.exit_code == 2 and "--epochs" in result.output
+    result = runner.invoke(main, ["train", "--out", str(tmp_path)], env={"REPORTGEN_CTX": "gpu:3"})
+    one_line_error(result, "--ctx gpu:3: no GPU 3")
+
+
+def test_train_writes_a_loadable_model_and_a_record(trained_run):
+    history = json.loads((trained_run / "history.json").read_text())
+    assert len(history["epochs"]) == 1 and len(history["batches"]) == 30
+    manifest = json.loads((trained_run / "manifest.json").read_text())
+    assert manifest["data"]["files"] == seed.MNIST_SHA256
+    assert manifest["data"]["train_images"] == 3000
+    assert manifest["arguments"]["epochs"] == 1 and manifest["training"]["learning_rate"] == 0.05
+    assert {"python", "mxnet", "numpy"} <= manifest["versions"].keys()
+    assert manifest["timings"]["train"] > 0
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((trained_run / name).read_bytes()).hexdigest() == entry["sha256"]
+    assert set(manifest["files"]) == {"model/lenet-symbol.json", "model/lenet-0001.params", "history.json"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = mx.gluon.SymbolBlock.imports(str(trained_run / "model/lenet-symbol.json"), ["data"],
+                                           str(trained_run / "model/lenet-0001.params"))
+    assert net(mx.nd.zeros((1, 1, 28, 28))).shape == (1, 10)
+
+
+def test_one_epoch_on_6000_images_reaches_90_percent(runner, tmp_path):
+    out = tmp_path / "x"
+    result = runner.invoke(main, ["train", "--epochs", "1", "--train-limit", "6000", "--test-limit", "1000",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    history = json.loads((out / "history.json").read_text())
+    assert history["epochs"][0]["test_accuracy"] >= 0.90
+    assert "epoch 1/1" in result.stderr  # progress was shown
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda d: (d / "train-images-idx3-ubyte").write_bytes((d / "train-images-idx3-ubyte").read_bytes()[:5000]),
+     "train-images-idx3-ubyte: truncated"),
+    (lambda d: (d / "train-labels-idx1-ubyte").write_bytes(b"\x01\x02\x08\x01"), "wrong magic number"),
+    (lambda d: (d / "t10k-images-idx3-ubyte").unlink(), "no test images file"),
+])
+def test_bad_data_exits_2_and_keeps_the_previous_run(runner, trained_run, mnist_copy, tmp_path, damage, fragment):
+    run = copy_run(trained_run, tmp_path)
+    before = digest(run)
+    damage(mnist_copy)
+    result = runner.invoke(main, ["train", "--epochs", "1", "--data-dir", str(mnist_copy), "--out", str(run)])
+    one_line_error(result, fragment)
+    assert digest(run) == before
+    assert not [p for p in run.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_unpublished_data_warns_but_works(runner, mnist_copy, tmp_path):
+    result = runner.invoke(main, ["train", "--epochs", "1", "--train-limit", "200", "--test-limit", "100",
+                                  "--data-dir", str(mnist_copy), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stderr and "not the published MNIST" in result.stderr
+
+
+def test_bad_models_exit_2(runner, trained_run, tmp_path):
+    one_line_error(runner.invoke(main, ["evaluate", "--model", str(tmp_path), "--out", str(tmp_path / "o")]),
+                   "no lenet-symbol.json")
+    run = copy_run(trained_run, tmp_path)
+    params = run / "model" / "lenet-0001.params"
+    params.write_bytes(params.read_bytes()[:5000])
+    one_line_error(runner.invoke(main, ["evaluate", "--model", str(run), "--out", str(tmp_path / "o")]),
+                   "cannot load the parameters")
+
+
+def test_interrupt_is_a_clean_abort(runner, monkeypatch, tmp_path):
+    from reportgen import pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "run_train", interrupted)
+    result = runner.invoke(main, ["train", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "Aborted!" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_internal_failure_exits_1_with_one_line(runner, monkeypatch, tmp_path):
+    from reportgen import pipeline
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(pipeline, "run_train", broken)
+    result = runner.invoke(main, ["train", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("error: internal failure: ZeroDivisionError: division by zero "
+                                     "(run with -v for the traceback)")
+    result = runner.invoke(main, ["train", "-v", "--out", str(tmp_path)])
+    assert "Traceback" in result.stderr
+
+
+def test_resume_through_the_cli_matches_an_uninterrupted_run(runner, tmp_path):
+    common = ["--train-limit", "1000", "--test-limit", "200", "-q"]
+    assert runner.invoke(main, ["train", "--epochs", "2", "--out", str(tmp_path / "a"), *common]).exit_code == 0
+    assert runner.invoke(main, ["train", "--epochs", "1", "--out", str(tmp_path / "b"), *common]).exit_code == 0
+    result = runner.invoke(main, ["train", "--epochs", "2", "--resume", "--out", str(tmp_path / "b"), *common])
+    assert result.exit_code == 0, result.output
+    a = mx.nd.load(str(tmp_path / "a/model/lenet-0002.params"))
+    b = mx.nd.load(str(tmp_path / "b/model/lenet-0002.params"))
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in a)

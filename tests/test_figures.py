@@ -1,0 +1,279 @@
+"""figures.py: every figure is well-formed SVG with a name and a caption, the same values give
+the same bytes, and what the figures say matches hand-made values and the seed's numbers."""
+from __future__ import annotations
+
+import base64
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+import matplotlib
+import numpy as np
+import pytest
+
+from reportgen import data, figures, model, seed
+
+SVG = "{http://www.w3.org/2000/svg}"
+FIXED = ["first_digits", "class_counts", "network", "training_batches", "training_epochs",
+         "confusion", "reliability", "worst_cases", "top_errors", "kernels_conv1", "kernels_conv2"]
+
+
+# -- hand-made values -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StandIn:
+    """The attributes figures.make reads from an inspection.Inspection."""
+    indices: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    outputs: dict
+    kernels: dict
+
+
+def stand_in(dataset: data.Dataset, cases: int = 2) -> StandIn:
+    rng = np.random.default_rng(7)
+    indices = np.arange(cases, dtype=np.int64) * 3
+    outputs = {}
+    for layer in model.LAYERS:
+        x = rng.normal(0, 2, size=(cases, *model.SHAPES[layer])).astype(np.float32)
+        if layer.startswith(("act", "pool")) or layer == "flat":
+            x = np.tanh(x)
+        outputs[layer] = x
+    logits = outputs["full2"].astype(np.float64)
+    outputs["softm"] = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+    return StandIn(
+        indices=indices, labels=dataset.test_y[indices].astype(np.int64),
+        predictions=outputs["softm"].argmax(1).astype(np.int64), outputs=outputs,
+        kernels={"conv1": rng.normal(0, 0.3, (20, 1, 5, 5)).astype(np.float32),
+                 "conv2": rng.normal(0, 0.05, (50, 20, 5, 5)).astype(np.float32)})
+
+
+def history(epochs: int = 2, batches: int = 30) -> dict:
+    rows, records = [], []
+    for e in range(1, epochs + 1):
+        for b in range(1, batches + 1):
+            step = (e - 1) * batches + b
+            rows.append({"epoch": e, "batch": b, "loss": 2.3 / step, "accuracy": 1 - 0.9 / step})
+        records.append({"epoch": e, "train_loss": 0.5 / e, "train_accuracy": 0.9 + 0.01 * e,
+                        "test_loss": 0.4 / e, "test_accuracy": 0.95 + 0.01 * e,
+                        "seconds": 10.0 + e, "eval_seconds": 1.5})
+    return {"batches": rows, "epochs": records}
+
+
+def metrics(worst_count: int = 3) -> dict:
+    bins = [{"lower": k / 10, "upper": (k + 1) / 10, "count": 0, "confidence": None, "accuracy": None}
+            for k in range(10)]
+    bins[5].update(count=40, confidence=0.55, accuracy=0.5)
+    bins[9].update(count=9960, confidence=0.995, accuracy=0.993)
+    probabilities = [[0.0] * 10 for _ in range(worst_count)]
+    for p in probabilities:
+        p[9], p[4] = 0.8, 0.2
+    return {
+        "n_test": 10000,
+        "confusion_matrix": [list(row) for row in seed.CONFUSION_TABLE],
+        "overall": {"accuracy": seed.ACCURACY},
+        "worst_pair": {"prediction": 9, "reference": 4, "count": worst_count,
+                       "indices": [4, 6, 19][:worst_count], "probabilities": probabilities},
+        "top_errors": [{"index": 4, "label": 4, "prediction": 9, "confidence": 0.97,
+                        "probabilities": [0.0] * 4 + [0.03] + [0.0] * 4 + [0.97]},
+                       {"index": 8, "label": 5, "prediction": 3, "confidence": 0.9,
+                        "probabilities": [0.0] * 3 + [0.9] + [0.0, 0.1] + [0.0] * 4}],
+        "calibration": {"bins": bins, "ece": 0.0123},
+    }
+
+
+def texts(figure: figures.Figure) -> list[str]:
+    root = ET.fromstring(figure.svg)
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+
+@pytest.fixture(scope="module")
+def dataset() -> data.Dataset:
+    return data.load(train_limit=200, test_limit=100)
+
+
+@pytest.fixture(scope="module")
+def drawn(dataset: data.Dataset) -> dict[str, figures.Figure]:
+    return figures.make(dataset, history(), metrics(), stand_in(dataset, cases=2))
+
+
+# -- the whole set --------------------------------------------------------------------
+
+def test_make_gives_every_figure_in_report_order(drawn):
+    inside = [f"inside_{i}_{part}" for i in range(2) for part in ("input", *model.LAYERS)]
+    assert list(drawn) == FIXED + inside
+    assert sum(name.startswith("inside_") for name in drawn) == 2 * (1 + 11)
+
+
+def test_each_figure_is_well_formed_svg_with_name_caption_and_alt(drawn):
+    for name, figure in drawn.items():
+        root = ET.fromstring(figure.svg)  # raises if not well-formed XML
+        assert root.tag == f"{SVG}svg", name
+        assert figure.name == name and figure.filename == f"{name}.svg"
+        assert figure.caption.strip() and "\n" not in figure.caption, name
+        assert figure.alt.strip(), name
+        assert base64.b64decode(figure.data_uri.split(",", 1)[1]) == figure.svg
+        assert figure.data_uri.startswith("data:image/svg+xml;base64,")
+
+
+def test_figures_fit_the_page(drawn):
+    # 17 cm content width (6.7 in = 482.4 pt) and at most 9 in (648 pt) tall
+    for name, figure in drawn.items():
+        root = ET.fromstring(figure.svg)
+        width, height = (float(root.get(k).removesuffix("pt")) for k in ("width", "height"))
+        assert width <= 482.5 and height <= 648.1, (name, width, height)
+
+
+def test_text_stays_text_and_no_date_is_written(drawn):
+    svg = drawn["network"].svg.decode()
+    assert "conv1" in texts(drawn["network"])
+    assert "<dc:date>" not in svg
+
+
+def test_same_values_give_the_same_bytes(dataset):
+    values = (dataset, history(), metrics(), stand_in(dataset, cases=1))
+    first = figures.make(*values)
+    second = figures.make(*values)
+    assert list(first) == list(second)
+    for name in first:
+        assert first[name].svg == second[name].svg, name
+
+
+def test_matplotlib_global_state_is_left_alone(dataset):
+    before = dict(matplotlib.rcParams)
+    figures.confusion(metrics())
+    assert dict(matplotlib.rcParams) == before
+
+
+# -- tile -----------------------------------------------------------------------------
+
+def test_tile_against_a_hand_built_array():
+    maps = np.arange(12, dtype=float).reshape(3, 2, 2)  # three 2x2 maps, two per row
+    n = np.nan
+    expected = np.array([
+        [0, 1, n, 4, 5],
+        [2, 3, n, 6, 7],
+        [n, n, n, n, n],
+        [8, 9, n, n, n],
+        [10, 11, n, n, n],
+    ])
+    np.testing.assert_array_equal(figures.tile(maps, cols=2, pad=1), expected)
+
+
+def test_tile_with_separate_pads_and_a_fill_value():
+    maps = np.ones((2, 1, 2))
+    out = figures.tile(maps, cols=1, pad=(2, 5), fill=-1)  # one column: no column gap shows
+    np.testing.assert_array_equal(out, [[1, 1], [-1, -1], [-1, -1], [1, 1]])
+    np.testing.assert_array_equal(figures.tile(maps, cols=3, pad=0, fill=0), [[1, 1, 1, 1, 0, 0]])
+
+
+def test_tile_refuses_what_is_not_a_stack_of_maps():
+    with pytest.raises(ValueError):
+        figures.tile(np.zeros((4, 4)), cols=2)
+    with pytest.raises(ValueError):
+        figures.tile(np.zeros((2, 3, 3)), cols=0)
+
+
+def test_a_mosaic_is_one_image_not_one_per_map(drawn):
+    for layer in ("conv1", "act2", "pool2"):
+        images = list(ET.fromstring(drawn[f"inside_0_{layer}"].svg).iter(f"{SVG}image"))
+        assert len(images) == 2, layer  # the mosaic and its colour bar
+
+
+# -- what the figures say ---------------------------------------------------------------
+
+def test_confusion_cells_hold_the_seed_table_rows_predictions(drawn):
+    root = ET.fromstring(drawn["confusion"].svg)
+    cells = {g.get("id"): "".join(g.itertext()).strip() for g in root.iter(f"{SVG}g")
+             if (g.get("id") or "").startswith("cell-")}
+    assert len(cells) == 100
+    for r, row in enumerate(seed.CONFUSION_TABLE):  # rows are predictions
+        for c, count in enumerate(row):
+            assert cells[f"cell-{r}-{c}"] == str(count), (r, c)
+    # the seed's worst pair: 10 images of 4 predicted as 9
+    caption = drawn["confusion"].caption
+    assert f"{seed.WORST_PAIR['count']} images of {seed.WORST_PAIR['reference']} " \
+           f"predicted as {seed.WORST_PAIR['prediction']}" in caption
+
+
+def test_first_digits_are_labelled_as_the_seed_shows(drawn):
+    labels = [t for t in texts(drawn["first_digits"]) if re.fullmatch(r"\d", t)]
+    assert tuple(int(t) for t in labels[:5]) == seed.FIRST_TRAIN_LABELS
+
+
+def test_worst_cases_titles_the_pair_and_marks_its_bars(drawn):
+    words = " ".join(texts(drawn["worst_cases"]))
+    assert "Labelled 4, predicted 9" in words
+    assert "label 4" in words and "prediction 9" in words
+
+
+def test_worst_cases_with_no_errors_says_so(dataset):
+    empty = metrics()
+    empty["worst_pair"] = {"prediction": 0, "reference": 0, "count": 0, "indices": [],
+                           "probabilities": []}
+    figure = figures.worst_cases(dataset, empty)
+    ET.fromstring(figure.svg)
+    assert figure.name == "worst_cases"
+    assert any("no" in t.lower() and "misclassified" in t for t in texts(figure))
+
+
+def test_top_errors_show_label_arrow_prediction_and_confidence(drawn):
+    words = texts(drawn["top_errors"])
+    assert "4 → 9\np=0.97" in words or ("4 → 9" in " ".join(words) and "p=0.97" in " ".join(words))
+    assert "5 → 3" in " ".join(words)
+
+
+def test_reliability_title_has_the_ece_and_empty_bins_do_not_break_it(drawn):
+    words = texts(drawn["reliability"])
+    assert any("ECE = 1.23%" in t for t in words)
+    counts = [t for t in words if re.fullmatch(r"[\d,]+", t)]
+    assert "9,960" in counts and "40" in counts
+
+
+def markers(figure: figures.Figure, series: str) -> int:
+    """Markers drawn in one series (a line with a gid); SVG draws each as a <use>."""
+    root = ET.fromstring(figure.svg)
+    group = next(g for g in root.iter(f"{SVG}g") if g.get("id") == series)
+    return len(list(group.iter(f"{SVG}use")))
+
+
+def test_one_epoch_is_drawn_as_points(dataset):
+    # a one-point line is invisible: each series must carry a marker
+    figure = figures.training_epochs(history(epochs=1, batches=3))
+    for series in ("train-accuracy", "test-accuracy", "train-loss", "test-loss"):
+        assert markers(figure, series) == 1, series
+    batches = figures.training_batches(history(epochs=1, batches=1))
+    assert markers(batches, "batch-loss") == 1 and markers(batches, "batch-accuracy") == 1
+
+
+def test_many_batches_and_epochs(dataset):
+    figure = figures.training_batches(history(epochs=12, batches=150))
+    words = texts(figure)
+    assert "epoch" in words and "12" in words  # the epoch axis along the top
+    assert "1,800" in figure.caption
+
+
+def test_a_run_without_training_gets_a_note_not_a_crash():
+    for draw in (figures.training_batches, figures.training_epochs):
+        figure = draw({"batches": [], "epochs": []})
+        assert "No training" in " ".join(texts(figure))
+
+
+def test_tanh_layers_use_the_fixed_scale_and_bars_mark_label_and_prediction(drawn, dataset):
+    values = stand_in(dataset, cases=2)
+    colour_bar = " ".join(texts(drawn["inside_0_act1"]))
+    assert "−1.00" in colour_bar and "1.00" in colour_bar and "[-1, 1]" in colour_bar
+    label, prediction = int(values.labels[0]), int(values.predictions[0])
+    words = " ".join(texts(drawn["inside_0_softm"]))
+    if label == prediction:
+        assert f"label {label} = prediction" in words
+    else:
+        assert f"label {label}" in words and f"prediction {prediction}" in words
+    assert f"p={values.outputs['softm'][0][prediction]:.2f}" in drawn["inside_0_softm"].caption
+
+
+def test_test_indices_beyond_the_data_are_a_clear_error(dataset):
+    bad = metrics()
+    bad["top_errors"][0]["index"] = len(dataset.test_x) + 5
+    with pytest.raises(figures.RenderError, match="beyond the 100 test images"):
+        figures.top_errors(dataset, bad)
