@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -90,6 +91,10 @@ report_options = _stack(
 class _Group(click.Group):
     """Turns an unexpected exception into exit code 1 and one line (the traceback with -v)."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["reportgen.command"] = shlex.join(["reportgen", *args])  # for the run record
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -146,6 +151,10 @@ def _arguments() -> dict:
     return {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}
 
 
+def _command() -> str:
+    return click.get_current_context().meta.get("reportgen.command", "reportgen")
+
+
 def _formats(value: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in value.split(",") if part.strip())
 
@@ -178,7 +187,7 @@ def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, *
     from reportgen.progress import EpochBar
     run = pipeline.RunSettings(out=out, data=_data_settings(data_dir, train_limit, test_limit),
                                train=_train_config(**hyper), ctx=ctx, resume=resume,
-                               arguments=_arguments())
+                               arguments=_arguments(), command=_command())
     manifest = pipeline.run_train(run, progress=None if quiet else EpochBar())
     _done(out, manifest, quiet)
 
@@ -194,7 +203,7 @@ def evaluate(model, data_dir, train_limit, test_limit, ctx, out, verbose, quiet)
     _setup(verbose, quiet)
     from reportgen import pipeline
     run = pipeline.RunSettings(out=out, data=_data_settings(data_dir, train_limit, test_limit),
-                               ctx=ctx, model=model, arguments=_arguments())
+                               ctx=ctx, model=model, arguments=_arguments(), command=_command())
     _done(out, pipeline.run_evaluate(run), quiet)
 
 
@@ -211,7 +220,7 @@ def inspect(model, cases, data_dir, train_limit, test_limit, ctx, out, verbose, 
     from reportgen import pipeline
     run = pipeline.RunSettings(out=out, data=_data_settings(data_dir, train_limit, test_limit),
                                ctx=ctx, model=model, cases=tuple(cases),
-                               arguments=_arguments())
+                               arguments=_arguments(), command=_command())
     _done(out, pipeline.run_inspect(run), quiet)
 
 
@@ -233,7 +242,7 @@ def build(out, model, cases, formats, title, templates, data_dir, train_limit, t
     run = pipeline.RunSettings(
         out=out, data=_data_settings(data_dir, train_limit, test_limit), train=_train_config(**hyper),
         ctx=ctx, resume=resume, model=model, cases=tuple(cases), title=title or pipeline.RunSettings.title,
-        formats=_formats(formats), templates=templates, arguments=_arguments())
+        formats=_formats(formats), templates=templates, arguments=_arguments(), command=_command())
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     manifest = pipeline.run_build(run, progress=None if quiet else EpochBar(), say=say)
     _done(out, manifest, quiet)
@@ -248,7 +257,8 @@ def render(run_dir, formats, title, templates, verbose, quiet):
     _setup(verbose, quiet)
     from reportgen import pipeline
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    manifest = pipeline.run_render(run_dir, formats=_formats(formats), title=title, templates=templates, say=say)
+    manifest = pipeline.run_render(run_dir, formats=_formats(formats), title=title, templates=templates,
+                                   say=say, command=_command())
     _done(run_dir, manifest, quiet)
 
 

@@ -19,6 +19,7 @@ from scipy import stats
 
 from reportgen.data import Dataset, to_input
 from reportgen.errors import DataError, ReportgenError
+from reportgen.runfolder import jsonable
 
 N_CLASSES = 10
 TOP_ERRORS = 20
@@ -262,23 +263,6 @@ def calibration(probabilities: np.ndarray, labels: np.ndarray,
 
 # -- the stage's value -------------------------------------------------------------------------
 
-def _jsonable(value: Any) -> Any:
-    """Plain Python for json.dumps(allow_nan=False): NaN (and inf) become None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
 def _nan_for_none(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (math.nan if v is None else v) for k, v in row.items()}
 
@@ -298,7 +282,7 @@ class Evaluation:
 
     def to_json(self) -> dict[str, Any]:
         """The body of metrics.json (INTERFACES.md); NaN written as None."""
-        return _jsonable({
+        return jsonable({
             "n_test": self.n_test,
             "confusion_matrix": self.confusion_matrix,
             "overall": self.overall,

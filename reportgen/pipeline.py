@@ -41,6 +41,7 @@ class RunSettings:
     formats: tuple[str, ...] = FORMATS
     templates: Path | None = None
     arguments: dict = field(default_factory=dict)  # the options as given, for the record
+    command: str = "reportgen"  # the command line as given, for the record
 
 
 class Timer:
@@ -88,7 +89,7 @@ def _get_model(run: RunSettings, dataset: data.Dataset, contexts: list[mx.Contex
 
 def _manifest(run: RunSettings, contexts: list[mx.Context], dataset: data.Dataset,
               model_record: dict) -> dict:
-    record = runfolder.new_manifest(run.arguments, [str(c) for c in contexts])
+    record = runfolder.new_manifest(run.command, run.arguments, [str(c) for c in contexts])
     record["data"] = dataset.describe()
     record["training"] = model_record.pop("training", {})
     record["model"] = model_record
@@ -120,14 +121,20 @@ def run_train(run: RunSettings, progress: train.Progress | None = None) -> dict:
     return manifest
 
 
-def run_evaluate(run: RunSettings) -> dict:
-    """`reportgen evaluate`: metrics.json, manifest.json."""
-    timer = Timer()
+def _load_model_run(run: RunSettings, timer: Timer) -> tuple[list[mx.Context], data.Dataset, model.LeNet, int]:
+    """What evaluate and inspect start from: devices, data and a saved model."""
     contexts = train.parse_contexts(run.ctx)
     with timer.stage("data"):
         dataset = load_data(run.data)
     with timer.stage("load model"):
         net, epoch = model.load(run.model, ctx=contexts[0])
+    return contexts, dataset, net, epoch
+
+
+def run_evaluate(run: RunSettings) -> dict:
+    """`reportgen evaluate`: metrics.json, manifest.json."""
+    timer = Timer()
+    contexts, dataset, net, epoch = _load_model_run(run, timer)
     with timer.stage("evaluate"):
         evaluation = evaluate.run(net, dataset, contexts[0])
     manifest = _manifest(run, contexts, dataset, _loaded(run, epoch))
@@ -140,13 +147,9 @@ def run_evaluate(run: RunSettings) -> dict:
 def run_inspect(run: RunSettings) -> dict:
     """`reportgen inspect`: inspection.npz, manifest.json."""
     timer = Timer()
-    contexts = train.parse_contexts(run.ctx)
-    with timer.stage("data"):
-        dataset = load_data(run.data)
-    with timer.stage("load model"):
-        net, epoch = model.load(run.model, ctx=contexts[0])
+    contexts, dataset, net, epoch = _load_model_run(run, timer)
     worst: list[int] = []
-    if "worst" in run.cases:
+    if any(case.strip().lower() == "worst" for case in run.cases):
         with timer.stage("evaluate"):
             worst = _worst_indices(evaluate.run(net, dataset, contexts[0]))
     with timer.stage("inspect"):
@@ -172,6 +175,7 @@ def run_build(run: RunSettings, progress: train.Progress | None = None, say: Say
     report.environment(run.templates)  # a bad --templates fails now, not after training
     with timer.stage("data"):
         dataset = load_data(run.data)
+    _check_cases(run.cases, len(dataset.test_y))
     net, epoch, history, model_record = _get_model(run, dataset, contexts, progress, timer)
     say("evaluating")
     with timer.stage("evaluate"):
@@ -182,6 +186,7 @@ def run_build(run: RunSettings, progress: train.Progress | None = None, say: Say
         cases = inspection.resolve_cases(list(run.cases), _worst_indices(evaluation), len(dataset.test_y))
         inspected = inspection.run(net, dataset.test_x, dataset.test_y, cases, contexts[0])
     manifest = _manifest(run, contexts, dataset, model_record)
+    manifest["timings"] = timer.seconds  # the same dict: figures and render add to it
     with runfolder.staging(run.out) as staged:
         model.save(net, staged / "model", epoch)
         runfolder.write_json(staged / "history.json", history)
@@ -193,8 +198,12 @@ def run_build(run: RunSettings, progress: train.Progress | None = None, say: Say
 
 
 def run_render(run_dir: Path, formats: tuple[str, ...] = FORMATS, title: str | None = None,
-               templates: Path | None = None, say: Say = _quiet) -> dict:
-    """`reportgen render`: the report again from a finished run's files, no model."""
+               templates: Path | None = None, say: Say = _quiet, command: str = "reportgen render") -> dict:
+    """`reportgen render`: the report again from a finished run's files, no model.
+
+    The report still shows how the run was made (its command, its timings); this
+    rendering is recorded under "rendered" in the manifest.
+    """
     _check_formats(formats)
     report.environment(templates)
     run_dir = Path(run_dir)
@@ -209,11 +218,13 @@ def run_render(run_dir: Path, formats: tuple[str, ...] = FORMATS, title: str | N
         dataset = _reload_data(manifest)
     run = RunSettings(out=run_dir, formats=formats, templates=templates,
                       title=title or manifest.get("title", RunSettings.title))
-    timer.seconds = {**manifest.get("timings", {}), **timer.seconds}
     with runfolder.staging(run_dir) as staged:
         _draw_and_render(staged, run, dataset, history, metrics, inspected, manifest, timer, say)
+        again = runfolder.new_manifest(command, {"run_dir": str(run_dir), "formats": formats, "title": title,
+                                        "templates": str(templates) if templates else None}, [])
+        manifest["rendered"] = {key: again[key] for key in ("command", "created", "arguments", "versions")}
+        manifest["rendered"]["timings"] = timer.seconds
         # The run's other files are unchanged: record them beside the new ones.
-        manifest["timings"] = timer.seconds
         manifest["files"] = {**manifest.get("files", {}), **runfolder.file_table(staged)}
         runfolder.write_json(staged / runfolder.MANIFEST, manifest)
     return manifest
@@ -228,15 +239,23 @@ def _draw_and_render(staged: Path, run: RunSettings, dataset: data.Dataset, hist
     for figure in drawn.values():
         runfolder.write_bytes(staged / "figures" / figure.filename, figure.svg)
     manifest["title"] = run.title
-    manifest["timings"] = timer.seconds
+    # A report cannot time its own rendering: that figure is in the manifest only.
+    shown = {**manifest, "timings": {k: v for k, v in manifest.get("timings", {}).items() if k != "render"}}
     say("rendering " + " and ".join(run.formats))
     with timer.stage("render"):
-        context = report.context(run.title, manifest, history, metrics, inspected, drawn)
+        context = report.context(run.title, shown, history, metrics, inspected, drawn)
         if "html" in run.formats:
             runfolder.write_bytes(staged / "report.html",
                                   report.render_html(context, run.templates).encode())
         if "pdf" in run.formats:
             runfolder.write_bytes(staged / "report.pdf", report.render_pdf(context, staged, run.templates))
+
+
+def _check_cases(cases: tuple[str, ...], n_test: int) -> None:
+    """Refuse a bad --case index before training rather than after."""
+    indices = [case for case in cases if case.strip().lower() != "worst"]
+    if indices:
+        inspection.resolve_cases(indices, [], n_test)
 
 
 def _check_formats(formats: tuple[str, ...]) -> None:

@@ -14,7 +14,6 @@ import math
 import os
 import platform
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from importlib import metadata
@@ -128,11 +127,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def new_manifest(arguments: dict, contexts: list[str]) -> dict:
+def new_manifest(command: str, arguments: dict, contexts: list[str]) -> dict:
     """The run record's opening: how this run was asked for and on what."""
     return {
         "reportgen": __version__,
-        "command": " ".join(["reportgen", *sys.argv[1:]]),
+        "command": command,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "arguments": jsonable(arguments),
         "versions": library_versions(),
