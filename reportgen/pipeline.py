@@ -108,6 +108,7 @@ def _finish(staged: Path, manifest: dict, timer: Timer) -> None:
 
 def run_train(run: RunSettings, progress: train.Progress | None = None) -> dict:
     """`reportgen train`: model/, history.json, manifest.json."""
+    runfolder.check_out(run.out)
     timer = Timer()
     contexts = train.parse_contexts(run.ctx)
     with timer.stage("data"):
@@ -133,6 +134,7 @@ def _load_model_run(run: RunSettings, timer: Timer) -> tuple[list[mx.Context], d
 
 def run_evaluate(run: RunSettings) -> dict:
     """`reportgen evaluate`: metrics.json, manifest.json."""
+    runfolder.check_out(run.out)
     timer = Timer()
     contexts, dataset, net, epoch = _load_model_run(run, timer)
     with timer.stage("evaluate"):
@@ -146,6 +148,7 @@ def run_evaluate(run: RunSettings) -> dict:
 
 def run_inspect(run: RunSettings) -> dict:
     """`reportgen inspect`: inspection.npz, manifest.json."""
+    runfolder.check_out(run.out)
     timer = Timer()
     contexts, dataset, net, epoch = _load_model_run(run, timer)
     worst: list[int] = []
@@ -169,6 +172,7 @@ def _worst_indices(evaluation: evaluate.Evaluation) -> list[int]:
 
 def run_build(run: RunSettings, progress: train.Progress | None = None, say: Say = _quiet) -> dict:
     """`reportgen build`: every stage, then the whole run folder."""
+    runfolder.check_out(run.out)
     timer = Timer()
     _check_formats(run.formats)
     contexts = train.parse_contexts(run.ctx)

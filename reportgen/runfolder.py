@@ -26,6 +26,16 @@ MANIFEST = "manifest.json"
 LIBRARIES = ("mxnet", "numpy", "scipy", "matplotlib", "jinja2", "click", "weasyprint")
 
 
+def check_out(out: Path) -> None:
+    """Refuse an --out that cannot become a run folder before any work is done."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ReportgenError(f"{out}: exists and is not a folder")
+    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise ReportgenError(f"{out}: cannot write in {parent}")
+
+
 @contextlib.contextmanager
 def staging(out: Path) -> Iterator[Path]:
     """Yield an empty folder beside `out`; on success move its entries into `out`."""

@@ -170,3 +170,15 @@ def test_resume_through_the_cli_matches_an_uninterrupted_run(runner, tmp_path):
     b = mx.nd.load(str(tmp_path / "b/model/lenet-0002.params"))
     assert a.keys() == b.keys()
     assert all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in a)
+
+
+def test_an_out_that_is_a_file_is_refused_before_training(runner, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    result = runner.invoke(main, ["build", "--out", str(taken)])
+    assert result.exit_code == 2 and "is a file" in result.stderr
+    assert "epoch" not in result.stderr and taken.read_text() == "mine"
+    from reportgen import pipeline
+    from reportgen.errors import ReportgenError
+    with pytest.raises(ReportgenError, match="exists and is not a folder"):  # the API checks too
+        pipeline.run_train(pipeline.RunSettings(out=taken))

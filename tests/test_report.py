@@ -6,7 +6,6 @@ these tests do not depend on figures.py, evaluate.py or inspection.py.
 """
 from __future__ import annotations
 
-import base64
 import html as html_lib
 import io
 import logging
@@ -22,6 +21,7 @@ import pytest
 
 from reportgen import model, report, seed
 from reportgen.errors import RenderError
+from reportgen.figures import Figure
 
 SECTION_TITLES = {"summary": "Summary", "data": "Data", "network": "Network", "training": "Training",
                   "evaluation": "Evaluation", "worst": "The worst confusion",
@@ -30,27 +30,11 @@ SECTION_TITLES = {"summary": "Summary", "data": "Data", "network": "Network", "t
 
 # -- stand-ins -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class FakeFigure:
-    name: str
-    caption: str
-    alt: str
-    svg: bytes
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}.svg"
-
-    @property
-    def data_uri(self) -> str:
-        return "data:image/svg+xml;base64," + base64.b64encode(self.svg).decode("ascii")
-
-
-def fake_figure(name: str, width: int = 400, height: int = 200) -> FakeFigure:
+def fake_figure(name: str, width: int = 400, height: int = 200) -> Figure:
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}pt" height="{height}pt" '
            f'viewBox="0 0 {width} {height}"><rect x="4" y="4" width="{width - 8}" '
            f'height="{height - 8}" fill="#dceafb" stroke="#1f5fa8"/></svg>').encode()
-    return FakeFigure(name, f"Caption of {name}.", f"Alt text of {name}", svg)
+    return Figure(name, f"Caption of {name}.", f"Alt text of {name}", svg)
 
 
 FIGURE_NAMES = (["first_digits", "class_counts", "network", "training_batches", "training_epochs",
