@@ -213,6 +213,11 @@ def run_render(run_dir: Path, formats: tuple[str, ...] = FORMATS, title: str | N
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportgenError(f"{run_dir}: no such run folder")
+    missing = [name for name in (runfolder.MANIFEST, "history.json", "metrics.json", "inspection.npz")
+               if not (run_dir / name).is_file()]
+    if missing:
+        raise ReportgenError(f"{run_dir}: not a finished reportgen run (no {missing[0]}); "
+                             f"make one with reportgen build")
     manifest = runfolder.read_json(run_dir / runfolder.MANIFEST)
     history = runfolder.read_json(run_dir / "history.json")
     metrics = runfolder.read_json(run_dir / "metrics.json")

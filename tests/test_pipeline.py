@@ -163,3 +163,10 @@ def test_bad_build_options_exit_2(built, tmp_path, runner, args, fragment):
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and fragment in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_render_refuses_a_folder_that_is_not_a_run(tmp_path, runner):
+    result = runner.invoke(main, ["render", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: {tmp_path}: not a finished reportgen run (no manifest.json); "
+                                     "make one with reportgen build")
