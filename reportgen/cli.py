@@ -16,7 +16,6 @@ from pathlib import Path
 import click
 
 from reportgen import __version__, seed
-from reportgen.errors import ReportgenError
 
 EXIT_CODES = "Exit codes: 0 success, 1 internal failure, 2 bad input or usage."
 ENV = "REPORTGEN_"

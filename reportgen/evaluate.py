@@ -281,7 +281,7 @@ class Evaluation:
     n_test: int
 
     def to_json(self) -> dict[str, Any]:
-        """The body of metrics.json (INTERFACES.md); NaN written as None."""
+        """The body of metrics.json; NaN written as None (JSON null)."""
         return jsonable({
             "n_test": self.n_test,
             "confusion_matrix": self.confusion_matrix,

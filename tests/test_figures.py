@@ -1,4 +1,4 @@
-"""figures.py: every figure is well-formed SVG with a name and a caption, the same values give
+"""reportgen.figures: every figure is well-formed SVG with a name and a caption, the same values give
 the same bytes, and what the figures say matches hand-made values and the seed's numbers."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from reportgen import data, figures, model, seed
+from reportgen.errors import RenderError
 
 SVG = "{http://www.w3.org/2000/svg}"
 FIXED = ["first_digits", "class_counts", "network", "training_batches", "training_epochs",
@@ -275,5 +276,5 @@ def test_tanh_layers_use_the_fixed_scale_and_bars_mark_label_and_prediction(draw
 def test_test_indices_beyond_the_data_are_a_clear_error(dataset):
     bad = metrics()
     bad["top_errors"][0]["index"] = len(dataset.test_x) + 5
-    with pytest.raises(figures.RenderError, match="beyond the 100 test images"):
+    with pytest.raises(RenderError, match="beyond the 100 test images"):
         figures.top_errors(dataset, bad)

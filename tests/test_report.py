@@ -1,8 +1,8 @@
 """The report: context, templates, the standalone HTML and the PDF.
 
-Every input is built here by hand (manifest, history, metrics shaped as in
-INTERFACES.md, a stand-in inspection and stand-in figures holding tiny SVGs), so
-these tests do not depend on figures.py, evaluate.py or inspection.py.
+Every input is built here by hand (manifest, history and metrics shaped as the
+pipeline writes them, a stand-in inspection, and Figure values holding tiny SVGs),
+so these tests do not depend on drawing, evaluating or inspecting anything.
 """
 from __future__ import annotations
 
