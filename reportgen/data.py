@@ -115,6 +115,9 @@ def _read_pair(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict
 def load(data_dir: Path | str | None = None, train_limit: int | None = None,
          test_limit: int | None = None) -> Dataset:
     """Read and check the four MNIST files; keep the first N images of each split if asked."""
+    if data_dir is None and not DEFAULT_DATA_DIR.is_dir():
+        # An installed wheel has no data/: the embedded MNIST lives in the checkout.
+        raise DataError(f"{DEFAULT_DATA_DIR}: the embedded MNIST is not here; give --data-dir")
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: no such data folder")

@@ -117,3 +117,9 @@ def test_changed_data_is_not_published_mnist(mnist_copy):
     ds = data.load(mnist_copy, train_limit=5, test_limit=5)
     assert not ds.is_published_mnist
     assert ds.describe()["published_mnist"] is False
+
+
+def test_without_the_embedded_data_the_error_says_what_to_give(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", tmp_path / "absent")
+    with pytest.raises(DataError, match="the embedded MNIST is not here; give --data-dir"):
+        data.load()
