@@ -4,13 +4,19 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: report test bench clean
+.PHONY: report test lint bench clean
 
 report: $(STAMP)
 	$(VENV)/bin/reportgen build
 
-test: $(STAMP)
+# The linter, the format check and the type checker first (seconds), then the tests.
+test: lint
 	$(VENV)/bin/python -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check reportgen tests benchmarks
+	$(VENV)/bin/ruff format --check reportgen tests benchmarks
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/train_throughput.py

@@ -5,6 +5,7 @@ set before mxnet is imported. Prints a Markdown table; copy it into RESULTS.md.
 
     .venv/bin/python benchmarks/train_throughput.py [--images 10000] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ from reportgen import data, train
 images, ctx, sync = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ds = data.load(train_limit=images, test_limit=1000)
 _, history = train.fit(ds, train.TrainConfig(epochs=2), train.parse_contexts(ctx), sync_every=sync)
-second = history["epochs"][1]  # the first epoch also builds the graph
-print(json.dumps({"rate": images // 100 * 100 / second["seconds"]}))
+second = history.epochs[1]  # the first epoch also builds the graph
+print(json.dumps({"rate": images // 100 * 100 / second.seconds}))
 """
 
 CASES = [  # (label, OMP_NUM_THREADS or None for mxnet's default, --ctx, sync_every)
@@ -37,8 +38,9 @@ def run(images: int, threads: str | None, ctx: str, sync: int) -> float:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if threads:
         env["OMP_NUM_THREADS"] = threads
-    out = subprocess.run([sys.executable, "-c", CASE, str(images), ctx, str(sync)], env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", CASE, str(images), ctx, str(sync)], env=env, capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])["rate"]
 
 

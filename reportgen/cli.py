@@ -4,6 +4,7 @@ Exit codes: 0 success, 1 internal failure (a bug: -v shows the traceback),
 2 bad input or usage (one line on stderr, starting "error:").
 mxnet, matplotlib and weasyprint load inside the commands, so --help is instant.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,10 +34,14 @@ def _stack(*decorators):
         for decorator in reversed(decorators):
             f = decorator(f)
         return f
+
     return apply
 
 
-existing_dir = click.Path(file_okay=False, path_type=Path)
+# Folders read from must exist; --out may not exist yet but must not be a file. --data-dir
+# and --model stay strings: the run record and the report show them as the user typed them.
+existing_dir = click.Path(exists=True, file_okay=False, path_type=Path)
+out_dir = click.Path(file_okay=False, path_type=Path)
 
 verbosity = _stack(
     _option("-v", "--verbose", count=True, help="More detail; -v also shows tracebacks of internal errors."),
@@ -44,51 +49,104 @@ verbosity = _stack(
 )
 
 data_options = _stack(
-    _option("--data-dir", type=existing_dir, default=None,
-            help="Folder with the four MNIST IDX files, raw or .gz.  [default: the embedded data/mnist]"),
-    _option("--train-limit", type=click.IntRange(min=1), default=None, metavar="N",
-            help="Use only the first N training images."),
-    _option("--test-limit", type=click.IntRange(min=1), default=None, metavar="N",
-            help="Use only the first N test images."),
+    _option(
+        "--data-dir",
+        type=click.Path(exists=True, file_okay=False),
+        default=None,
+        help="Folder with the four MNIST IDX files, raw or .gz.  [default: the embedded data/mnist]",
+    ),
+    _option(
+        "--train-limit",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Use only the first N training images.",
+    ),
+    _option(
+        "--test-limit", type=click.IntRange(min=1), default=None, metavar="N", help="Use only the first N test images."
+    ),
 )
 
-ctx_option = _option("--ctx", default="auto", show_default=True, metavar="auto|cpu|gpu|gpu:0,1|cpu:0,1",
-                     help="Devices; several train data-parallel. auto: every GPU, else the CPU.")
+ctx_option = _option(
+    "--ctx",
+    default="auto",
+    show_default=True,
+    metavar="auto|cpu|gpu|gpu:0,1|cpu:0,1",
+    help="Devices; several train data-parallel. auto: every GPU, else the CPU.",
+)
 
 train_options = _stack(
     _option("--epochs", type=click.IntRange(min=1), default=seed.EPOCHS, show_default=True),
     _option("--batch-size", type=click.IntRange(min=1), default=seed.BATCH_SIZE, show_default=True),
-    _option("--lr", type=click.FloatRange(min=0, min_open=True), default=seed.LEARNING_RATE,
-            show_default=True, help="Learning rate."),
-    _option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=seed.MOMENTUM,
-            show_default=True),
-    _option("--wd", type=click.FloatRange(min=0), default=seed.WEIGHT_DECAY, show_default=True,
-            help="Weight decay."),
+    _option(
+        "--lr",
+        type=click.FloatRange(min=0, min_open=True),
+        default=seed.LEARNING_RATE,
+        show_default=True,
+        help="Learning rate.",
+    ),
+    _option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=seed.MOMENTUM, show_default=True),
+    _option("--wd", type=click.FloatRange(min=0), default=seed.WEIGHT_DECAY, show_default=True, help="Weight decay."),
     _option("--seed", type=int, default=seed.SEED, show_default=True),
     ctx_option,
     _option("--resume", is_flag=True, help="Continue from the last checkpoint in --out."),
 )
 
-def model_option(required: bool):
-    return _option("--model", type=existing_dir, metavar="DIR", required=required,
-                   help="A saved model: its model/ folder or the run folder around it.")
 
-case_option = _option("--case", "cases", multiple=True, default=("worst",), show_default=True,
-                      metavar="worst|INDEX",
-                      help="Test image to look inside; repeat for several. worst: the first image "
-                           "of the worst confusion, as the seed took.")
+def model_option(required: bool):
+    return _option(
+        "--model",
+        type=click.Path(exists=True, file_okay=False),
+        metavar="DIR",
+        required=required,
+        help="A saved model: its model/ folder or the run folder around it.",
+    )
+
+
+case_option = _option(
+    "--case",
+    "cases",
+    multiple=True,
+    default=("worst",),
+    show_default=True,
+    metavar="worst|INDEX",
+    help="Test image to look inside; repeat for several. worst: the first image "
+    "of the worst confusion, as the seed took.",
+)
 
 report_options = _stack(
-    _option("--format", "formats", default="html,pdf", show_default=True, metavar="html,pdf",
-            help="What to write."),
+    _option("--format", "formats", default="html,pdf", show_default=True, metavar="html,pdf", help="What to write."),
     _option("--title", default=None, help="The report's title.  [default: LeNet on MNIST]"),
-    _option("--templates", type=existing_dir, default=None, metavar="DIR",
-            help="Your templates, searched before the built-in ones (override one partial, keep the rest)."),
+    _option(
+        "--templates",
+        type=existing_dir,
+        default=None,
+        metavar="DIR",
+        help="Your templates, searched before the built-in ones (override one partial, keep the rest).",
+    ),
 )
 
 
 class _Group(click.Group):
-    """Turns an unexpected exception into exit code 1 and one line (the traceback with -v)."""
+    """Every failure as one line: a usage error (exit 2) as "error: ..." with a hint, not
+    click's Usage block; an unexpected exception as exit code 1 (the traceback with -v)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx else "reportgen"
+            click.echo(f"error: {e.format_message()}\ntry '{where} -h' for help", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["reportgen.command"] = shlex.join(["reportgen", *args])  # for the run record
@@ -105,13 +163,15 @@ class _Group(click.Group):
             if logging.getLogger("reportgen").isEnabledFor(logging.DEBUG):
                 traceback.print_exc()
             first = (str(e).strip().splitlines() or [""])[0][:300]
-            click.echo(f"error: internal failure: {e.__class__.__name__}: {first} "
-                       f"(run with -v for the traceback)", err=True)
+            click.echo(
+                f"error: internal failure: {e.__class__.__name__}: {first} (run with -v for the traceback)", err=True
+            )
             ctx.exit(1)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             epilog=EXIT_CODES)
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EXIT_CODES
+)
 @click.version_option(__version__, "--version", prog_name="reportgen")
 def main() -> None:
     """Build a static HTML and PDF report on a LeNet trained on MNIST with MXNet Gluon.
@@ -119,8 +179,8 @@ def main() -> None:
     Every option can also be set as an environment variable REPORTGEN_<OPTION>,
     e.g. REPORTGEN_EPOCHS=2.
     """
-    # Must precede the first mxnet import: MXNet picks one OpenMP thread on a
-    # 2-core machine otherwise (5,100 vs 3,050 images/s measured here).
+    # Must precede the first mxnet import: MXNet picks one OpenMP thread on a 2-core
+    # machine otherwise (5% slower here, benchmarks/RESULTS.md).
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 
@@ -128,23 +188,29 @@ def _setup(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     logging.getLogger("reportgen").setLevel(level)
-    # WeasyPrint and fontTools talk a lot at INFO; their warnings still show.
-    for noisy in ("weasyprint", "fontTools"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 2 else level)
+    # WeasyPrint and fontTools speak of fonts and optional system libraries (e.g. "Using
+    # fontTools instead of HarfBuzz-Subset"): nothing a report's reader can act on, so only
+    # their errors show by default; -v shows their warnings, -vv everything.
+    libraries = {0: logging.ERROR, 1: logging.WARNING}.get(verbose, logging.DEBUG)
+    for name in ("weasyprint", "fontTools"):
+        logging.getLogger(name).setLevel(libraries)
 
 
 def _data_settings(data_dir, train_limit, test_limit):
     from reportgen.pipeline import DataSettings
+
     return DataSettings(data_dir=data_dir, train_limit=train_limit, test_limit=test_limit)
 
 
 def _train_config(epochs, batch_size, lr, momentum, wd, seed):
     from reportgen.train import TrainConfig
-    return TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr, momentum=momentum,
-                       weight_decay=wd, seed=seed)
+
+    return TrainConfig(
+        epochs=epochs, batch_size=batch_size, learning_rate=lr, momentum=momentum, weight_decay=wd, seed=seed
+    )
 
 
-def _arguments() -> dict:
+def _arguments() -> dict[str, object]:
     """The options as the command received them, for the run record."""
     params = click.get_current_context().params
     return {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}
@@ -159,10 +225,13 @@ def _formats(value: str) -> tuple[str, ...]:
 
 
 def _warn_unpublished(manifest: dict) -> None:
-    record = manifest.get("data", {})
-    if not record.get("published_mnist", True):
-        click.echo(f"warning: {record.get('dir')}: these files are not the published MNIST "
-                   f"(their SHA-256 differ); the seed's numbers may not compare", err=True)
+    record = manifest["data"]
+    if not record["published_mnist"]:
+        click.echo(
+            f"warning: {record['dir'] or 'data/mnist'}: these files are not the published MNIST "
+            f"(their SHA-256 differ); the seed's numbers may not compare",
+            err=True,
+        )
 
 
 def _done(out: Path, manifest: dict, quiet: bool) -> None:
@@ -176,17 +245,29 @@ def _done(out: Path, manifest: dict, quiet: bool) -> None:
 @main.command(epilog=EXIT_CODES)
 @data_options
 @train_options
-@_option("--out", type=existing_dir, default=Path("output"), show_default=True,
-         help="Run folder to write model/, history.json and manifest.json into.")
+@_option(
+    "--out",
+    type=out_dir,
+    default=Path("output"),
+    show_default=True,
+    help="Run folder to write model/, history.json and manifest.json into.",
+)
 @verbosity
 def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, **hyper):
     """Train the seed's LeNet and save it in MXNet's export format."""
     _setup(verbose, quiet)
     from reportgen import pipeline
     from reportgen.progress import EpochBar
-    run = pipeline.RunSettings(out=out, data=_data_settings(data_dir, train_limit, test_limit),
-                               train=_train_config(**hyper), ctx=ctx, resume=resume,
-                               arguments=_arguments(), command=_command())
+
+    run = pipeline.RunSettings(
+        out=out,
+        data=_data_settings(data_dir, train_limit, test_limit),
+        train=_train_config(**hyper),
+        ctx=ctx,
+        resume=resume,
+        arguments=_arguments(),
+        command=_command(),
+    )
     manifest = pipeline.run_train(run, progress=None if quiet else EpochBar())
     _done(out, manifest, quiet)
 
@@ -195,14 +276,21 @@ def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, *
 @model_option(required=True)
 @data_options
 @ctx_option
-@_option("--out", type=existing_dir, required=True, help="Folder to write metrics.json into.")
+@_option("--out", type=out_dir, required=True, help="Folder to write metrics.json into.")
 @verbosity
 def evaluate(model, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
     """Evaluate a saved model on the test set: caret's statistics, worst confusion, calibration."""
     _setup(verbose, quiet)
     from reportgen import pipeline
-    run = pipeline.RunSettings(out=out, data=_data_settings(data_dir, train_limit, test_limit),
-                               ctx=ctx, model=model, arguments=_arguments(), command=_command())
+
+    run = pipeline.RunSettings(
+        out=out,
+        data=_data_settings(data_dir, train_limit, test_limit),
+        ctx=ctx,
+        model=model,
+        arguments=_arguments(),
+        command=_command(),
+    )
     _done(out, pipeline.run_evaluate(run), quiet)
 
 
@@ -211,15 +299,22 @@ def evaluate(model, data_dir, train_limit, test_limit, ctx, out, verbose, quiet)
 @case_option
 @data_options
 @ctx_option
-@_option("--out", type=existing_dir, required=True, help="Folder to write inspection.npz into.")
+@_option("--out", type=out_dir, required=True, help="Folder to write inspection.npz into.")
 @verbosity
 def inspect(model, cases, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
     """Every layer's output for chosen test images, through one multi-output graph."""
     _setup(verbose, quiet)
     from reportgen import pipeline
-    run = pipeline.RunSettings(out=out, data=_data_settings(data_dir, train_limit, test_limit),
-                               ctx=ctx, model=model, cases=tuple(cases),
-                               arguments=_arguments(), command=_command())
+
+    run = pipeline.RunSettings(
+        out=out,
+        data=_data_settings(data_dir, train_limit, test_limit),
+        ctx=ctx,
+        model=model,
+        cases=tuple(cases),
+        arguments=_arguments(),
+        command=_command(),
+    )
     _done(out, pipeline.run_inspect(run), quiet)
 
 
@@ -229,19 +324,49 @@ def inspect(model, cases, data_dir, train_limit, test_limit, ctx, out, verbose, 
 @model_option(required=False)
 @case_option
 @report_options
-@_option("--out", type=existing_dir, default=Path("output"), show_default=True,
-         help="Run folder; the previous report there stays whole until the new one is complete.")
+@_option(
+    "--out",
+    type=out_dir,
+    default=Path("output"),
+    show_default=True,
+    help="Run folder; the previous report there stays whole until the new one is complete.",
+)
 @verbosity
-def build(out, model, cases, formats, title, templates, data_dir, train_limit, test_limit, ctx,
-          resume, verbose, quiet, **hyper):
+def build(
+    out,
+    model,
+    cases,
+    formats,
+    title,
+    templates,
+    data_dir,
+    train_limit,
+    test_limit,
+    ctx,
+    resume,
+    verbose,
+    quiet,
+    **hyper,
+):
     """Train (or load --model), evaluate, inspect, draw and render the report: the whole pipeline."""
     _setup(verbose, quiet)
     from reportgen import pipeline
     from reportgen.progress import EpochBar
+
     run = pipeline.RunSettings(
-        out=out, data=_data_settings(data_dir, train_limit, test_limit), train=_train_config(**hyper),
-        ctx=ctx, resume=resume, model=model, cases=tuple(cases), title=title or pipeline.RunSettings.title,
-        formats=_formats(formats), templates=templates, arguments=_arguments(), command=_command())
+        out=out,
+        data=_data_settings(data_dir, train_limit, test_limit),
+        train=_train_config(**hyper),
+        ctx=ctx,
+        resume=resume,
+        model=model,
+        cases=tuple(cases),
+        title=title or pipeline.TITLE,
+        formats=_formats(formats),
+        templates=templates,
+        arguments=_arguments(),
+        command=_command(),
+    )
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     manifest = pipeline.run_build(run, progress=None if quiet else EpochBar(), say=say)
     _done(out, manifest, quiet)
@@ -250,14 +375,29 @@ def build(out, model, cases, formats, title, templates, data_dir, train_limit, t
 @main.command(epilog=EXIT_CODES)
 @click.argument("run_dir", type=existing_dir)
 @report_options
+@_option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Where the run's MNIST files are now, if not where it was built from.",
+)
 @verbosity
-def render(run_dir, formats, title, templates, verbose, quiet):
-    """Render a finished run's report again from its folder, without training or the model."""
+def render(run_dir, formats, title, templates, data_dir, verbose, quiet):
+    """Render a finished run's report again from its folder, without training, the model or mxnet."""
     _setup(verbose, quiet)
     from reportgen import pipeline
+
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    manifest = pipeline.run_render(run_dir, formats=_formats(formats), title=title, templates=templates,
-                                   say=say, command=_command())
+    manifest = pipeline.run_render(
+        run_dir,
+        formats=_formats(formats),
+        title=title,
+        templates=templates,
+        data_dir=data_dir,
+        say=say,
+        command=_command(),
+        arguments=_arguments(),
+    )
     _done(run_dir, manifest, quiet)
 
 

@@ -1,12 +1,14 @@
 """Stage 1: read MNIST from IDX files, check them, and hand on a Dataset."""
+
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +16,7 @@ from reportgen import seed
 from reportgen.errors import DataError
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
+EMBEDDED = "data/mnist (embedded)"  # how a report names the default data, wherever it was built
 
 # Each role with the names it may go by: the published names, and the seed's.
 FILES = {
@@ -25,7 +28,30 @@ FILES = {
 
 PIXEL_SCALING = "pixels divided by 255 (the seed fed raw 0-255)"
 
-_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+@dataclass(frozen=True)
+class DataRecord:
+    """The data part of the run record: which files, how many images, how they were fed."""
+
+    dir: str | None  # --data-dir as the user typed it; None for the embedded MNIST
+    files: dict[str, str]  # file name -> SHA-256
+    published_mnist: bool
+    train_images: int
+    test_images: int
+    train_total: int  # images in the training file, before any limit
+    test_total: int
+    pixel_scaling: str
+
+    @property
+    def shown(self) -> str:
+        """The folder as a report names it: never the building machine's absolute path."""
+        return EMBEDDED if self.dir is None else self.dir
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> DataRecord:
+        return cls(**{f.name: body[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -35,7 +61,7 @@ class Dataset:
     test_x: np.ndarray
     test_y: np.ndarray
     checksums: dict[str, str]  # file name -> SHA-256 of the file as read
-    data_dir: str
+    data_dir: str | None  # as given to load(); None for the embedded MNIST
     train_total: int  # images in the training file, before any limit
     test_total: int
 
@@ -44,13 +70,17 @@ class Dataset:
         """Whether the files read are byte for byte the published MNIST."""
         return sorted(self.checksums.values()) == sorted(seed.MNIST_SHA256.values())
 
-    def describe(self) -> dict:
-        """The data part of the run record."""
-        return {"dir": self.data_dir, "files": dict(self.checksums),
-                "published_mnist": self.is_published_mnist,
-                "train_images": len(self.train_x), "test_images": len(self.test_x),
-                "train_total": self.train_total, "test_total": self.test_total,
-                "pixel_scaling": PIXEL_SCALING}
+    def describe(self) -> DataRecord:
+        return DataRecord(
+            dir=self.data_dir,
+            files=dict(self.checksums),
+            published_mnist=self.is_published_mnist,
+            train_images=len(self.train_x),
+            test_images=len(self.test_x),
+            train_total=self.train_total,
+            test_total=self.test_total,
+            pixel_scaling=PIXEL_SCALING,
+        )
 
 
 def find_file(data_dir: Path, role: str) -> Path:
@@ -82,7 +112,7 @@ def read_idx(path: Path, kind: str = "items") -> tuple[np.ndarray, str]:
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
         raise DataError(f"{path}: truncated IDX header")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[type_code])
     item_bytes = dtype.itemsize * int(np.prod(dims[1:], dtype=np.int64))
     body = len(raw) - header
@@ -103,34 +133,42 @@ def _read_pair(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise DataError(f"{images_path}: expected 28x28 unsigned-byte images, found {images.dtype} {images.shape[1:]}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise DataError(f"{labels_path}: expected a vector of unsigned-byte labels, found {labels.dtype} {labels.shape}")
+        raise DataError(
+            f"{labels_path}: expected a vector of unsigned-byte labels, found {labels.dtype} {labels.shape}"
+        )
     if len(images) != len(labels):
-        raise DataError(f"{images_path.name} holds {len(images)} images but {labels_path.name} holds {len(labels)} labels")
+        raise DataError(
+            f"{images_path.name} holds {len(images)} images but {labels_path.name} holds {len(labels)} labels"
+        )
     bad = np.flatnonzero(labels > 9)
     if bad.size:
         raise DataError(f"{labels_path}: label {labels[bad[0]]} at index {bad[0]} is outside 0-9")
     return images, labels, {images_path.name: images_sha, labels_path.name: labels_sha}
 
 
-def load(data_dir: Path | str | None = None, train_limit: int | None = None,
-         test_limit: int | None = None) -> Dataset:
+def load(data_dir: Path | str | None = None, train_limit: int | None = None, test_limit: int | None = None) -> Dataset:
     """Read and check the four MNIST files; keep the first N images of each split if asked."""
     if data_dir is None and not DEFAULT_DATA_DIR.is_dir():
         # An installed wheel has no data/: the embedded MNIST lives in the checkout.
         raise DataError(f"{DEFAULT_DATA_DIR}: the embedded MNIST is not here; give --data-dir")
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: no such data folder")
+    given = None if data_dir is None else str(data_dir)
+    folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such data folder")
     for name, limit in (("--train-limit", train_limit), ("--test-limit", test_limit)):
         if limit is not None and limit < 1:
             raise DataError(f"{name} must be at least 1, not {limit}")
-    train_x, train_y, train_sums = _read_pair(data_dir, "train")
-    test_x, test_y, test_sums = _read_pair(data_dir, "test")
+    train_x, train_y, train_sums = _read_pair(folder, "train")
+    test_x, test_y, test_sums = _read_pair(folder, "test")
     return Dataset(
-        train_x=train_x[:train_limit], train_y=train_y[:train_limit],
-        test_x=test_x[:test_limit], test_y=test_y[:test_limit],
-        checksums={**train_sums, **test_sums}, data_dir=str(data_dir),
-        train_total=len(train_x), test_total=len(test_x),
+        train_x=train_x[:train_limit],
+        train_y=train_y[:train_limit],
+        test_x=test_x[:test_limit],
+        test_y=test_y[:test_limit],
+        checksums={**train_sums, **test_sums},
+        data_dir=given,
+        train_total=len(train_x),
+        test_total=len(test_x),
     )
 
 

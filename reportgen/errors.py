@@ -1,5 +1,8 @@
 """The errors a user can act on. Only cli.py catches them."""
+
 from __future__ import annotations
+
+from typing import IO, Any
 
 import click
 
@@ -24,7 +27,7 @@ class ReportgenError(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file=None) -> None:  # type: ignore[override]
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 

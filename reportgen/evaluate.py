@@ -7,35 +7,107 @@ negPredValue.R, prec_rec.R), e1071's classAgreement (accuracy, kappa) and R's bi
 mcnemar.test, including where they give NaN. Tables are caret's layout: table[i, j] counts
 images predicted i whose reference (label) is j.
 """
+
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import mxnet as mx
 import numpy as np
 from scipy import stats
 
+from reportgen import runfolder
 from reportgen.data import Dataset, to_input
 from reportgen.errors import DataError, ReportgenError
-from reportgen.runfolder import jsonable
+
+if TYPE_CHECKING:
+    import mxnet as mx
 
 N_CLASSES = 10
 TOP_ERRORS = 20
 CALIBRATION_BINS = 10
 CONFIDENCE_LEVEL = 0.95  # binom.test's default, the interval caret reports
 
-OVERALL_KEYS = ("accuracy", "kappa", "accuracy_lower", "accuracy_upper", "accuracy_null",
-                "accuracy_p_value", "mcnemar_p_value")
-BY_CLASS_KEYS = ("sensitivity", "specificity", "pos_pred_value", "neg_pred_value", "precision",
-                 "recall", "f1", "prevalence", "detection_rate", "detection_prevalence",
-                 "balanced_accuracy")
-METRICS_KEYS = ("n_test", "confusion_matrix", "overall", "by_class", "worst_pair", "top_errors",
-                "calibration")
+
+# -- the values this stage hands on ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overall:
+    """caret's cm$overall, NaN where caret gives NA or NaN."""
+
+    accuracy: float
+    kappa: float  # Cohen's unweighted kappa
+    accuracy_lower: float  # the 95% Clopper-Pearson interval of the accuracy
+    accuracy_upper: float
+    accuracy_null: float  # the no-information rate: the largest reference class's share
+    accuracy_p_value: float  # one-sided binomial test, accuracy > no-information rate
+    mcnemar_p_value: float  # Bowker's test of symmetry (McNemar's for 2 classes)
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    """caret's cm$byClass row for one class against the rest; NaN where caret gives NA."""
+
+    digit: int  # "class" in metrics.json
+    sensitivity: float
+    specificity: float
+    pos_pred_value: float
+    neg_pred_value: float
+    precision: float
+    recall: float
+    f1: float
+    prevalence: float
+    detection_rate: float
+    detection_prevalence: float
+    balanced_accuracy: float
+
+
+@dataclass(frozen=True)
+class ConfusionStats:
+    overall: Overall
+    by_class: tuple[ClassStats, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class WorstPair:
+    """The largest off-diagonal cell: `count` images of `reference` predicted `prediction`."""
+
+    prediction: int | None  # None, with count 0, when there is no error at all
+    reference: int | None
+    count: int
+    indices: tuple[int, ...]  # every image of the cell, in test-set order
+    probabilities: np.ndarray  # (count, classes) float64, one row per image
+
+
+@dataclass(frozen=True)
+class Mistake:
+    index: int  # in the test set
+    label: int
+    prediction: int
+    confidence: float  # the probability given to the (wrong) prediction
+    probabilities: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    lower: float
+    upper: float
+    count: int
+    confidence: float | None  # mean top probability in the bin; None when empty
+    accuracy: float | None  # share right in the bin; None when empty
+
+
+@dataclass(frozen=True)
+class Calibration:
+    bins: tuple[CalibrationBin, ...]
+    ece: float  # expected calibration error; NaN with no images
 
 
 # -- predictions -------------------------------------------------------------------------------
+
 
 def predict(net: Any, images: np.ndarray, ctx: mx.Context, batch_size: int = 1000) -> np.ndarray:
     """Class probabilities, float32 (n, 10), for uint8 images (n, 28, 28), in image order.
@@ -44,6 +116,8 @@ def predict(net: Any, images: np.ndarray, ctx: mx.Context, batch_size: int = 100
     so a short last batch would make it rebuild its cached graph. The tail is padded with
     blank images, whose outputs are dropped.
     """
+    import mxnet as mx
+
     if batch_size < 1:
         raise ReportgenError(f"--batch-size must be at least 1, not {batch_size}")
     n = len(images)
@@ -53,16 +127,15 @@ def predict(net: Any, images: np.ndarray, ctx: mx.Context, batch_size: int = 100
     size = min(batch_size, n)
     batch = np.zeros((size, 1, 28, 28), np.float32)  # reused; padding rows stay blank
     for start in range(0, n, size):
-        part = images[start:start + size]
-        batch[:len(part)] = to_input(part)
-        batch[len(part):] = 0
+        part = images[start : start + size]
+        batch[: len(part)] = to_input(part)
+        batch[len(part) :] = 0
         out = net(mx.nd.array(batch, ctx=ctx))
-        probabilities[start:start + len(part)] = out[:len(part)].asnumpy()
+        probabilities[start : start + len(part)] = out[: len(part)].asnumpy()
     return probabilities
 
 
-def confusion_matrix(predictions: np.ndarray, labels: np.ndarray,
-                     n_classes: int = N_CLASSES) -> np.ndarray:
+def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
     """int64 (n_classes, n_classes): rows are predictions, columns the reference (caret's layout)."""
     predictions = np.asarray(predictions).astype(np.int64).ravel()
     labels = np.asarray(labels).astype(np.int64).ravel()
@@ -77,6 +150,7 @@ def confusion_matrix(predictions: np.ndarray, labels: np.ndarray,
 
 
 # -- caret's statistics ------------------------------------------------------------------------
+
 
 def _check_table(table: np.ndarray) -> np.ndarray:
     table = np.asarray(table)
@@ -118,12 +192,12 @@ def mcnemar_test(table: np.ndarray, correct: bool = True) -> tuple[float, int, f
         diff = np.abs(diff) - 1
     pair_total = (x + x.T)[upper]
     with np.errstate(divide="ignore", invalid="ignore"):
-        statistic = float(np.sum(diff ** 2 / pair_total))
+        statistic = float(np.sum(diff**2 / pair_total))
     p_value = math.nan if math.isnan(statistic) else float(stats.chi2.sf(statistic, df))
     return statistic, df, p_value
 
 
-def _overall(table: np.ndarray) -> dict[str, float]:
+def _overall(table: np.ndarray) -> Overall:
     n = int(table.sum())
     correct = int(np.trace(table))
     rows, cols = table.sum(axis=1), table.sum(axis=0)  # predicted, reference totals
@@ -138,14 +212,18 @@ def _overall(table: np.ndarray) -> dict[str, float]:
     # caret's no-information rate: max(apply(x, 2, sum) / sum(x)), the largest reference class.
     null = float(cols.max() / n)
     p_value = float(stats.binomtest(correct, n, p=null, alternative="greater").pvalue)
-    return {
-        "accuracy": accuracy, "kappa": kappa, "accuracy_lower": lower, "accuracy_upper": upper,
-        "accuracy_null": null, "accuracy_p_value": p_value,
-        "mcnemar_p_value": mcnemar_test(table)[2],
-    }
+    return Overall(
+        accuracy=accuracy,
+        kappa=kappa,
+        accuracy_lower=lower,
+        accuracy_upper=upper,
+        accuracy_null=null,
+        accuracy_p_value=p_value,
+        mcnemar_p_value=mcnemar_test(table)[2],
+    )
 
 
-def _one_vs_rest(table: np.ndarray, k: int) -> dict[str, Any]:
+def _one_vs_rest(table: np.ndarray, k: int) -> ClassStats:
     """caret's byClass row for class k: class k is "positive", every other class "negative"."""
     n = int(table.sum())
     tp = int(table[k, k])
@@ -164,33 +242,37 @@ def _one_vs_rest(table: np.ndarray, k: int) -> dict[str, Any]:
     precision = _ratio(tp, predicted)
     recall = _ratio(tp, present)
     f1 = _div(2 * precision * recall, precision + recall)  # caret's F_meas, beta = 1
-    return {
-        "class": k, "sensitivity": sens, "specificity": spec,
-        "pos_pred_value": ppv, "neg_pred_value": npv,
-        "precision": precision, "recall": recall, "f1": f1, "prevalence": prev,
-        "detection_rate": tp / n, "detection_prevalence": predicted / n,
-        "balanced_accuracy": _div(sens + spec, 2.0),
-    }
+    return ClassStats(
+        digit=k,
+        sensitivity=sens,
+        specificity=spec,
+        pos_pred_value=ppv,
+        neg_pred_value=npv,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        prevalence=prev,
+        detection_rate=tp / n,
+        detection_prevalence=predicted / n,
+        balanced_accuracy=_div(sens + spec, 2.0),
+    )
 
 
-def confusion_stats(table: np.ndarray) -> dict[str, Any]:
+def confusion_stats(table: np.ndarray) -> ConfusionStats:
     """caret::confusionMatrix's overall and byClass statistics for a (k, k) table.
 
-    Returns {"overall": {accuracy, kappa, accuracy_lower, accuracy_upper, accuracy_null,
-    accuracy_p_value, mcnemar_p_value}, "by_class": [{"class": k, sensitivity, ...}, ...]},
-    plain Python floats, NaN where caret gives NA or NaN. by_class is one class against the
+    Plain Python floats, NaN where caret gives NA or NaN. by_class is one class against the
     rest for every class, also for 2 classes (where caret reports only its "positive" class,
     the first; by_class[0] is that row).
     """
     table = _check_table(table)
-    return {"overall": _overall(table),
-            "by_class": [_one_vs_rest(table, k) for k in range(len(table))]}
+    return ConfusionStats(overall=_overall(table), by_class=tuple(_one_vs_rest(table, k) for k in range(len(table))))
 
 
 # -- where the network fails -------------------------------------------------------------------
 
-def worst_pair(table: np.ndarray, predictions: np.ndarray, labels: np.ndarray,
-               probabilities: np.ndarray) -> dict[str, Any]:
+
+def worst_pair(table: np.ndarray, predictions: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> WorstPair:
     """The largest off-diagonal cell of the table and the test images in it.
 
     Ties go as in the seed's `which(errors == max(errors), arr.ind = TRUE)[1, ]`, R's
@@ -202,22 +284,27 @@ def worst_pair(table: np.ndarray, predictions: np.ndarray, labels: np.ndarray,
     np.fill_diagonal(errors, 0)
     count = int(errors.max())
     if count == 0:
-        return {"prediction": None, "reference": None, "count": 0, "indices": [], "probabilities": []}
+        return WorstPair(None, None, 0, (), np.zeros((0, len(errors))))
     # argwhere on the transpose lists (reference, prediction) pairs in order: column-major.
     reference, prediction = (int(v) for v in np.argwhere(errors.T == count)[0])
     indices = np.flatnonzero((np.asarray(predictions) == prediction) & (np.asarray(labels) == reference))
     if len(indices) != count:
-        raise ValueError(f"the table says {count} images predicted {prediction} are {reference}, "
-                         f"the predictions and labels hold {len(indices)}")
-    return {
-        "prediction": prediction, "reference": reference, "count": count,
-        "indices": [int(i) for i in indices],
-        "probabilities": np.asarray(probabilities, np.float64)[indices].tolist(),
-    }
+        raise ValueError(
+            f"the table says {count} images predicted {prediction} are {reference}, "
+            f"the predictions and labels hold {len(indices)}"
+        )
+    return WorstPair(
+        prediction=prediction,
+        reference=reference,
+        count=count,
+        indices=tuple(int(i) for i in indices),
+        probabilities=np.asarray(probabilities, np.float64)[indices],
+    )
 
 
-def top_errors(predictions: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
-               k: int = TOP_ERRORS) -> list[dict[str, Any]]:
+def top_errors(
+    predictions: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, k: int = TOP_ERRORS
+) -> tuple[Mistake, ...]:
     """The k mistakes with the highest probability on their (wrong) predicted class.
 
     Highest confidence first; equal confidences keep test-set order.
@@ -228,13 +315,19 @@ def top_errors(predictions: np.ndarray, labels: np.ndarray, probabilities: np.nd
     wrong = np.flatnonzero(predictions != labels)
     confidence = probabilities[wrong, predictions[wrong]]
     order = wrong[np.argsort(-confidence, kind="stable")][:k]
-    return [{"index": int(i), "label": int(labels[i]), "prediction": int(predictions[i]),
-             "confidence": float(probabilities[i, predictions[i]]),
-             "probabilities": probabilities[i].tolist()} for i in order]
+    return tuple(
+        Mistake(
+            index=int(i),
+            label=int(labels[i]),
+            prediction=int(predictions[i]),
+            confidence=float(probabilities[i, predictions[i]]),
+            probabilities=tuple(probabilities[i].tolist()),
+        )
+        for i in order
+    )
 
 
-def calibration(probabilities: np.ndarray, labels: np.ndarray,
-                n_bins: int = CALIBRATION_BINS) -> dict[str, Any]:
+def calibration(probabilities: np.ndarray, labels: np.ndarray, n_bins: int = CALIBRATION_BINS) -> Calibration:
     """A reliability table over the top-class probability, and the expected calibration error.
 
     Bins are [0, 0.1), [0.1, 0.2), ..., [0.9, 1.0], 1.0 in the last. confidence is the mean
@@ -254,17 +347,17 @@ def calibration(probabilities: np.ndarray, labels: np.ndarray,
         count = int(inside.sum())
         confidence = float(top[inside].mean()) if count else None
         accuracy = float(hit[inside].mean()) if count else None
-        if count:
+        if accuracy is not None and confidence is not None:
             ece += count / n * abs(accuracy - confidence)
-        bins.append({"lower": float(edges[b]), "upper": float(edges[b + 1]), "count": count,
-                     "confidence": confidence, "accuracy": accuracy})
-    return {"bins": bins, "ece": ece if n else math.nan}
+        bins.append(
+            CalibrationBin(
+                lower=float(edges[b]), upper=float(edges[b + 1]), count=count, confidence=confidence, accuracy=accuracy
+            )
+        )
+    return Calibration(bins=tuple(bins), ece=ece if n else math.nan)
 
 
-# -- the stage's value -------------------------------------------------------------------------
-
-def _nan_for_none(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (math.nan if v is None else v) for k, v in row.items()}
+# -- metrics.json -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: numpy fields make field-wise == ambiguous
@@ -273,41 +366,90 @@ class Evaluation:
     predictions: np.ndarray | None  # (n,) int64, argmax of probabilities
     labels: np.ndarray | None  # (n,) int64
     confusion_matrix: np.ndarray  # (10, 10) int64, rows predictions, columns reference
-    overall: dict[str, float]  # OVERALL_KEYS, NaN where caret gives NaN
-    by_class: list[dict[str, Any]]  # {"class": k, BY_CLASS_KEYS...} per class
-    worst_pair: dict[str, Any]  # see worst_pair()
-    top_errors: list[dict[str, Any]]
-    calibration: dict[str, Any]
+    overall: Overall
+    by_class: tuple[ClassStats, ...]
+    worst_pair: WorstPair
+    top_errors: tuple[Mistake, ...]
+    calibration: Calibration
     n_test: int
 
     def to_json(self) -> dict[str, Any]:
         """The body of metrics.json; NaN written as None (JSON null)."""
-        return jsonable({
-            "n_test": self.n_test,
-            "confusion_matrix": self.confusion_matrix,
-            "overall": self.overall,
-            "by_class": self.by_class,
-            "worst_pair": self.worst_pair,
-            "top_errors": self.top_errors,
-            "calibration": self.calibration,
-        })
+        return runfolder.jsonable(
+            {
+                "n_test": self.n_test,
+                "confusion_matrix": self.confusion_matrix,
+                "overall": asdict(self.overall),
+                "by_class": [_class_row(row) for row in self.by_class],
+                "worst_pair": {**asdict(self.worst_pair), "indices": list(self.worst_pair.indices)},
+                "top_errors": [asdict(mistake) for mistake in self.top_errors],
+                "calibration": asdict(self.calibration),
+            }
+        )
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Evaluation:
-        """An Evaluation from metrics.json's body; per-image arrays are None, null stats NaN."""
-        missing = [key for key in METRICS_KEYS if key not in d]
-        if missing:
-            raise DataError(f"metrics: no '{missing[0]}' entry (not a reportgen metrics.json)")
-        return cls(
-            probabilities=None, predictions=None, labels=None,
-            confusion_matrix=np.asarray(d["confusion_matrix"], dtype=np.int64),
-            overall=_nan_for_none(d["overall"]),
-            by_class=[_nan_for_none(row) for row in d["by_class"]],
-            worst_pair=dict(d["worst_pair"]),
-            top_errors=[dict(row) for row in d["top_errors"]],
-            calibration=d["calibration"],
-            n_test=int(d["n_test"]),
-        )
+    def from_json(cls, body: Any, source: str = "metrics.json") -> Evaluation:
+        """An Evaluation from metrics.json's body; per-image arrays are None, null stats NaN.
+
+        Anything not shaped like reportgen's metrics.json is a DataError naming `source`.
+        """
+        try:
+            worst = body["worst_pair"]
+            calibration = body["calibration"]
+            table = np.asarray(body["confusion_matrix"], dtype=np.int64)
+            return cls(
+                probabilities=None,
+                predictions=None,
+                labels=None,
+                confusion_matrix=table,
+                overall=_record(Overall, body["overall"]),
+                by_class=tuple(_record(ClassStats, {**row, "digit": row["class"]}) for row in body["by_class"]),
+                worst_pair=WorstPair(
+                    prediction=worst["prediction"],
+                    reference=worst["reference"],
+                    count=int(worst["count"]),
+                    indices=tuple(int(i) for i in worst["indices"]),
+                    probabilities=np.asarray(worst["probabilities"], np.float64).reshape(
+                        len(worst["indices"]), len(table)
+                    ),
+                ),
+                top_errors=tuple(
+                    _record(Mistake, {**row, "probabilities": tuple(row["probabilities"])})
+                    for row in body["top_errors"]
+                ),
+                calibration=Calibration(
+                    bins=tuple(CalibrationBin(**bin_) for bin_ in calibration["bins"]),
+                    ece=_nan_for_none(calibration["ece"]),
+                ),
+                n_test=int(body["n_test"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"{source}: not a reportgen metrics.json ({type(e).__name__}: {e})") from None
+
+    def save(self, path: Path) -> Path:
+        return runfolder.write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> Evaluation:
+        return cls.from_json(runfolder.read_json(path), str(path))
+
+
+def _class_row(row: ClassStats) -> dict[str, Any]:
+    values = asdict(row)
+    return {"class": values.pop("digit"), **values}
+
+
+def _nan_for_none(value: Any) -> Any:
+    return math.nan if value is None else value
+
+
+def _record(kind: type, values: dict[str, Any]) -> Any:
+    """A dataclass from a JSON object: exactly its fields, null read as NaN."""
+    names = [f.name for f in fields(kind)]
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise KeyError(missing[0])
+    return kind(**{name: _nan_for_none(values[name]) for name in names})
 
 
 def run(net: Any, dataset: Dataset, ctx: mx.Context, batch_size: int = 1000) -> Evaluation:
@@ -322,9 +464,12 @@ def run(net: Any, dataset: Dataset, ctx: mx.Context, batch_size: int = 1000) -> 
     table = confusion_matrix(predictions, labels)
     statistics = confusion_stats(table)
     return Evaluation(
-        probabilities=probabilities, predictions=predictions, labels=labels,
+        probabilities=probabilities,
+        predictions=predictions,
+        labels=labels,
         confusion_matrix=table,
-        overall=statistics["overall"], by_class=statistics["by_class"],
+        overall=statistics.overall,
+        by_class=statistics.by_class,
         worst_pair=worst_pair(table, predictions, labels, probabilities),
         top_errors=top_errors(predictions, labels, probabilities),
         calibration=calibration(probabilities, labels),

@@ -4,6 +4,7 @@ The seed grouped its eleven internal symbols and bound them to an executor; here
 same group becomes one hybridized Gluon SymbolBlock that shares the trained parameters,
 so a single forward pass returns all eleven layers for a batch of images.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,18 +14,20 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import mxnet as mx
 import numpy as np
 
-from reportgen import model
 from reportgen.data import to_input
 from reportgen.errors import DataError, ReportgenError, reason
+from reportgen.layers import KERNEL_SHAPES, LAYERS, SATURATION, SHAPES
 
-SATURATION = 0.99  # |x| above this counts as a saturated tanh unit
-KERNELS = {"conv1": "conv1_weight", "conv2": "conv2_weight"}
-KERNEL_SHAPES = {"conv1": (20, 1, 5, 5), "conv2": (50, 20, 5, 5)}
+if TYPE_CHECKING:
+    import mxnet as mx
+
+    from reportgen.model import LeNet
+
+KERNELS = {"conv1": "conv1_weight", "conv2": "conv2_weight"}  # layer -> its weight parameter
 _CASE_ARRAYS = ("indices", "labels", "predictions")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed member date: same inspection, same file bytes
 
@@ -34,29 +37,38 @@ class Inspection:
     indices: np.ndarray  # (c,) int64, test-set index of each case
     labels: np.ndarray  # (c,) int64
     predictions: np.ndarray  # (c,) int64, argmax of softm
-    outputs: dict[str, np.ndarray]  # layer -> (c, *model.SHAPES[layer]) float32, in LAYERS order
+    outputs: dict[str, np.ndarray]  # layer -> (c, *SHAPES[layer]) float32, in LAYERS order
     kernels: dict[str, np.ndarray]  # "conv1" (20,1,5,5), "conv2" (50,20,5,5) float32
 
     def summaries(self) -> list[dict]:
-        """min, max, mean, share saturated (|x| > 0.99) and share exactly 0, per case and layer."""
+        """min, max, mean, share saturated (|x| > SATURATION) and share exactly 0, per case and layer."""
         rows = []
         for case, index in enumerate(self.indices):
             for layer, values in self.outputs.items():
                 x = values[case]
-                rows.append({
-                    "case": case, "index": int(index), "layer": layer,
-                    "min": float(x.min()), "max": float(x.max()),
-                    "mean": float(x.mean(dtype=np.float64)),
-                    "saturated": float(np.mean(np.abs(x) > SATURATION)),
-                    "zeros": float(np.mean(x == 0)),
-                })
+                rows.append(
+                    {
+                        "case": case,
+                        "index": int(index),
+                        "layer": layer,
+                        "min": float(x.min()),
+                        "max": float(x.max()),
+                        "mean": float(x.mean(dtype=np.float64)),
+                        "saturated": float(np.mean(np.abs(x) > SATURATION)),
+                        "zeros": float(np.mean(x == 0)),
+                    }
+                )
         return rows
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays as inspection.npz names them."""
-        return {**self.outputs,
-                "indices": self.indices, "labels": self.labels, "predictions": self.predictions,
-                **{f"kernel_{name}": kernel for name, kernel in self.kernels.items()}}
+        return {
+            **self.outputs,
+            "indices": self.indices,
+            "labels": self.labels,
+            "predictions": self.predictions,
+            **{f"kernel_{name}": kernel for name, kernel in self.kernels.items()},
+        }
 
     def save(self, path: Path | str) -> Path:
         """Write inspection.npz atomically: a temporary file beside it, then a rename."""
@@ -97,8 +109,9 @@ class Inspection:
                 raise DataError(f"{path}: no array '{name}' (not a reportgen inspection file)")
             array = arrays[name]
             if not np.issubdtype(array.dtype, np.number) or array.shape != shape:
-                raise DataError(f"{path}: array '{name}' is {array.dtype} {array.shape}, "
-                                f"expected {np.dtype(dtype)} {shape}")
+                raise DataError(
+                    f"{path}: array '{name}' is {array.dtype} {array.shape}, expected {np.dtype(dtype)} {shape}"
+                )
             return array.astype(dtype, copy=False)
 
         if "indices" not in arrays or arrays["indices"].ndim != 1:
@@ -108,10 +121,8 @@ class Inspection:
             indices=take("indices", (cases,), np.int64),
             labels=take("labels", (cases,), np.int64),
             predictions=take("predictions", (cases,), np.int64),
-            outputs={layer: take(layer, (cases, *model.SHAPES[layer]), np.float32)
-                     for layer in model.LAYERS},
-            kernels={name: take(f"kernel_{name}", shape, np.float32)
-                     for name, shape in KERNEL_SHAPES.items()},
+            outputs={layer: take(layer, (cases, *SHAPES[layer]), np.float32) for layer in LAYERS},
+            kernels={name: take(f"kernel_{name}", shape, np.float32) for name, shape in KERNEL_SHAPES.items()},
         )
 
 
@@ -124,13 +135,17 @@ def _write_npz(file: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def multi_output(net: model.LeNet, ctx: mx.Context) -> mx.gluon.SymbolBlock:
-    """A hybridized block whose outputs are the eleven layers, in model.LAYERS order.
+def multi_output(net: LeNet, ctx: mx.Context) -> mx.gluon.SymbolBlock:
+    """A hybridized block whose outputs are the eleven layers, in LAYERS order.
 
     It shares the net's Parameter objects (no copy), so it always sees the current
     weights. If the parameters do not live on `ctx` yet, a copy is added there: the
     net then runs on its old contexts and on `ctx` alike.
     """
+    import mxnet as mx
+
+    from reportgen import model
+
     params = net.collect_params()
     contexts = next(iter(params.values())).list_ctx()
     if ctx not in contexts:
@@ -139,7 +154,7 @@ def multi_output(net: model.LeNet, ctx: mx.Context) -> mx.gluon.SymbolBlock:
     # for the following arguments" (and then falls back to float32 anyway).
     data = mx.sym.var("data", dtype="float32")
     internals = net(data).get_internals()
-    outputs = mx.sym.Group([internals[model.output_name(layer)] for layer in model.LAYERS])
+    outputs = mx.sym.Group([internals[model.output_name(layer)] for layer in LAYERS])
     block = mx.gluon.SymbolBlock(outputs, data, params=params)
     block.hybridize(static_alloc=True, static_shape=True)
     return block
@@ -164,8 +179,10 @@ def resolve_cases(specs: list[str], worst_indices: list[int], n_test: int) -> li
         text = str(spec).strip()
         if text.lower() == "worst":
             if not len(worst_indices):
-                raise DataError(f"--case {spec}: the model makes no mistake on the {n_test} test "
-                                "images, so there is no worst confusion; give a test-set index")
+                raise DataError(
+                    f"--case {spec}: the model makes no mistake on the {n_test} test "
+                    "images, so there is no worst confusion; give a test-set index"
+                )
             index = _check_index(spec, int(worst_indices[0]), n_test)
         elif re.fullmatch(r"-?[0-9]+", text):
             index = _check_index(spec, int(text), n_test)
@@ -176,8 +193,9 @@ def resolve_cases(specs: list[str], worst_indices: list[int], n_test: int) -> li
     return cases
 
 
-def run(net: model.LeNet, images: np.ndarray, labels: np.ndarray, cases: list[int],
-        ctx: mx.Context, batch_size: int = 256) -> Inspection:
+def run(
+    net: LeNet, images: np.ndarray, labels: np.ndarray, cases: list[int], ctx: mx.Context, batch_size: int = 256
+) -> Inspection:
     """Every layer's output for test images[cases], in batches of one fixed size.
 
     images: uint8 (n, 28, 28) test images; labels: (n,). The last partial batch is
@@ -190,18 +208,19 @@ def run(net: model.LeNet, images: np.ndarray, labels: np.ndarray, cases: list[in
         raise DataError("no case to inspect: give --case worst or a test-set index")
     for index in chosen:
         _check_index(str(index), int(index), len(images))
+    import mxnet as mx
+
     block = multi_output(net, ctx)
     size = min(batch_size, len(chosen))
-    outputs = {layer: np.empty((len(chosen), *model.SHAPES[layer]), np.float32)
-               for layer in model.LAYERS}
+    outputs = {layer: np.empty((len(chosen), *SHAPES[layer]), np.float32) for layer in LAYERS}
     # Reused: in the last batch the rows past the cases keep earlier images and are ignored.
     batch = np.zeros((size, 1, 28, 28), np.float32)
     for start in range(0, len(chosen), size):
-        part = chosen[start:start + size]
-        batch[:len(part)] = to_input(images[part])
+        part = chosen[start : start + size]
+        batch[: len(part)] = to_input(images[part])
         results = block(mx.nd.array(batch, ctx=ctx))
-        for layer, result in zip(model.LAYERS, results):
-            outputs[layer][start:start + len(part)] = result[:len(part)].asnumpy()
+        for layer, result in zip(LAYERS, results):
+            outputs[layer][start : start + len(part)] = result[: len(part)].asnumpy()
     params = net.collect_params()
     return Inspection(
         indices=chosen,

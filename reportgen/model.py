@@ -1,8 +1,9 @@
 """The seed's LeNet as a Gluon HybridBlock, and its saved form on disk.
 
-Every layer has a fixed name (conv1 ... softm), so that the symbol's internal
-outputs are `<layer>_fwd_output` and later stages can find each by name.
+Every layer has a fixed name (conv1 ... softm, layers.LAYERS), so that the symbol's
+internal outputs are `<layer>_fwd_output` and later stages can find each by name.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,30 +14,13 @@ from mxnet.gluon import nn
 
 from reportgen.errors import ModelError, reason
 
-LAYERS = ("conv1", "act1", "pool1", "conv2", "act2", "pool2",
-          "flat", "full1", "act3", "full2", "softm")
-
-# Per-image output shape of each layer, for a 1x28x28 input.
-SHAPES = {
-    "conv1": (20, 24, 24), "act1": (20, 24, 24), "pool1": (20, 12, 12),
-    "conv2": (50, 8, 8), "act2": (50, 8, 8), "pool2": (50, 4, 4),
-    "flat": (800,), "full1": (500,), "act3": (500,), "full2": (10,), "softm": (10,),
-}
-
-KINDS = {
-    "conv1": "Convolution 5x5, 20 filters", "act1": "tanh", "pool1": "Max pooling 2x2, stride 2",
-    "conv2": "Convolution 5x5, 50 filters", "act2": "tanh", "pool2": "Max pooling 2x2, stride 2",
-    "flat": "Flatten", "full1": "Fully connected, 500", "act3": "tanh",
-    "full2": "Fully connected, 10", "softm": "Softmax",
-}
-
-NAME = "lenet"
+NAME = "lenet"  # file stem of the exported model: lenet-symbol.json, lenet-NNNN.params
 
 INITIALIZER_NAME = "Gaussian, variance 2/fan_in (mx.init.Xavier gaussian, in, magnitude 2)"
 
 
 def initializer() -> mx.init.Initializer:
-    return mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)  # file stem of the exported model: lenet-symbol.json, lenet-NNNN.params
+    return mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
 
 
 def output_name(layer: str) -> str:
@@ -102,16 +86,6 @@ def build(ctx: list[mx.Context] | mx.Context | None = None, seed: int | None = N
     return net
 
 
-def parameter_counts() -> dict[str, int]:
-    """Trainable parameters per layer (0 for layers without any)."""
-    counts = {layer: 0 for layer in LAYERS}
-    for layer, (out_c, in_c, k) in {"conv1": (20, 1, 5), "conv2": (50, 20, 5)}.items():
-        counts[layer] = out_c * in_c * k * k + out_c
-    counts["full1"] = 800 * 500 + 500
-    counts["full2"] = 500 * 10 + 10
-    return counts
-
-
 def save(net: LeNet, folder: Path, epoch: int) -> list[Path]:
     """Export in MXNet's format: <folder>/lenet-symbol.json and lenet-<epoch>.params."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -145,8 +119,9 @@ def _check_architecture(symbol_file: Path) -> None:
         ops = [(n["op"], n["name"]) for n in graph["nodes"] if n["op"] != "null"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ModelError(f"{symbol_file}: not an MXNet symbol file ({e.__class__.__name__})") from None
-    expected = [(n["op"], n["name"]) for n in json.loads(LeNet()(mx.sym.var("data")).tojson())["nodes"]
-                if n["op"] != "null"]
+    expected = [
+        (n["op"], n["name"]) for n in json.loads(LeNet()(mx.sym.var("data")).tojson())["nodes"] if n["op"] != "null"
+    ]
     if ops != expected:
         found = ", ".join(name for _, name in ops[:12]) or "nothing"
         raise ModelError(f"{symbol_file}: not the seed's LeNet (its layers are: {found})")
@@ -160,8 +135,7 @@ def load(path: Path, ctx: list[mx.Context] | mx.Context | None = None) -> tuple[
     params_file = _params_file(folder)
     net = LeNet()
     try:
-        net.collect_params().load(str(params_file), ctx=ctx or mx.cpu(), allow_missing=False,
-                                  ignore_extra=False)
+        net.collect_params().load(str(params_file), ctx=ctx or mx.cpu(), allow_missing=False, ignore_extra=False)
     except (mx.base.MXNetError, AssertionError, ValueError, RuntimeError) as e:
         raise ModelError(f"{params_file}: cannot load the parameters ({reason(e)})") from None
     net.hybridize(static_alloc=True, static_shape=True)

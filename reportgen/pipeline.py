@@ -1,24 +1,40 @@
 """The stages in order, for each command: gather every value first, then write.
 
-cli.py parses options into these plain settings and calls one function here;
-each function calls the stage modules and writes the run folder through a
-staging folder (runfolder.staging).
+cli.py parses options into these plain settings and calls one function here; each
+function calls the stage modules, data -> model -> train -> evaluate -> inspect ->
+figures -> report, and writes the run folder through a staging folder
+(runfolder.staging). The run record (manifest.json) is built once, at the end, from
+the values the stages handed on.
+
+mxnet loads only inside the functions that train or run a network, so `reportgen
+render` works without it.
 """
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import mxnet as mx
-
-from reportgen import data, evaluate, figures, inspection, model, report, runfolder, train
+from reportgen import data, evaluate, figures, inspection, report, runfolder
 from reportgen.errors import ReportgenError
+from reportgen.evaluate import Evaluation
+from reportgen.history import History
+from reportgen.inspection import Inspection
+from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
+
+if TYPE_CHECKING:
+    import mxnet as mx
+
+    from reportgen.model import LeNet
+    from reportgen.train import Progress, TrainConfig
 
 CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
 FORMATS = ("html", "pdf")
+TITLE = "LeNet on MNIST"
 
 
 @dataclass(frozen=True)
@@ -32,15 +48,15 @@ class DataSettings:
 class RunSettings:
     out: Path
     data: DataSettings = DataSettings()
-    train: train.TrainConfig = train.TrainConfig()
+    train: TrainConfig | None = None  # None: the seed's configuration
     ctx: str = "auto"
     resume: bool = False
     model: Path | None = None  # load this model instead of training
     cases: tuple[str, ...] = ("worst",)
-    title: str = "LeNet on MNIST"
+    title: str = TITLE
     formats: tuple[str, ...] = FORMATS
     templates: Path | None = None
-    arguments: dict = field(default_factory=dict)  # the options as given, for the record
+    arguments: dict[str, Any] = field(default_factory=dict)  # the options as given, for the record
     command: str = "reportgen"  # the command line as given, for the record
 
 
@@ -64,146 +80,204 @@ def _quiet(message: str) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class Obtained:
+    """A network ready to evaluate, with what the record says of it."""
+
+    net: LeNet
+    epoch: int
+    history: History
+    model: ModelRecord
+    training: dict[str, Any]  # the settings it was trained with; {} when unknown
+
+
+# -- the stages, each a call ---------------------------------------------------------------
+
+
 def load_data(settings: DataSettings) -> data.Dataset:
     return data.load(settings.data_dir, settings.train_limit, settings.test_limit)
 
 
-def _get_model(run: RunSettings, dataset: data.Dataset, contexts: list[mx.Context],
-               progress: train.Progress | None, timer: Timer) -> tuple[model.LeNet, int, dict, dict]:
-    """Train, or load with --model; return net, epoch, history and the model record."""
+def _contexts(spec: str) -> list[mx.Context]:
+    from reportgen import train
+
+    return train.parse_contexts(spec)
+
+
+def _load_model(path: Path, contexts: list[mx.Context], timer: Timer) -> Obtained:
+    """A saved model, with its history and training settings when its run folder kept them."""
+    from reportgen import model
+
+    with timer.stage("load model"):
+        net, epoch = model.load(path, ctx=contexts[0])
+    run_dir = model.find_model_dir(path).parent
+    history = History.load(run_dir / "history.json") if (run_dir / "history.json").is_file() else History.empty()
+    made = run_dir / runfolder.MANIFEST
+    training = runfolder.read_json(made).get("training", {}) if made.is_file() else {}
+    return Obtained(net, epoch, history, ModelRecord(source=str(path), epoch=epoch), training)
+
+
+def _obtain_model(
+    run: RunSettings, dataset: data.Dataset, contexts: list[mx.Context], progress: Progress | None, timer: Timer
+) -> Obtained:
+    """Train, or load with --model."""
     if run.model is not None:
-        with timer.stage("load model"):
-            net, epoch = model.load(run.model, ctx=contexts[0])
-        history_file = model.find_model_dir(run.model).parent / "history.json"
-        history = (runfolder.read_json(history_file) if history_file.is_file()
-                   else {"batches": [], "epochs": []})
-        made = model.find_model_dir(run.model).parent / runfolder.MANIFEST
-        training = runfolder.read_json(made).get("training", {}) if made.is_file() else {}
-        return net, epoch, history, {"source": str(run.model), "epoch": epoch, "training": training}
+        return _load_model(run.model, contexts, timer)
+    from reportgen import train
+
+    config = run.train or train.TrainConfig()
     with timer.stage("train"):
-        net, history = train.fit(dataset, run.train, contexts, checkpoint_dir=Path(run.out) / CHECKPOINTS,
-                                 resume=run.resume, progress=progress)
-    return net, run.train.epochs, history, {"source": "trained here", "epoch": run.train.epochs,
-                                            "training": run.train.describe()}
+        net, history = train.fit(
+            dataset, config, contexts, checkpoint_dir=Path(run.out) / CHECKPOINTS, resume=run.resume, progress=progress
+        )
+    return Obtained(
+        net, config.epochs, history, ModelRecord(source=TRAINED_HERE, epoch=config.epochs), config.describe()
+    )
 
 
-def _manifest(run: RunSettings, contexts: list[mx.Context], dataset: data.Dataset,
-              model_record: dict) -> dict:
-    record = runfolder.new_manifest(run.command, run.arguments, [str(c) for c in contexts])
-    record["data"] = dataset.describe()
-    record["training"] = model_record.pop("training", {})
-    record["model"] = model_record
-    return record
+def _evaluate(got: Obtained, dataset: data.Dataset, contexts: list[mx.Context], timer: Timer) -> Evaluation:
+    with timer.stage("evaluate"):
+        return evaluate.run(got.net, dataset, contexts[0])
 
 
-def _loaded(run: RunSettings, epoch: int) -> dict:
-    return {"source": str(run.model), "epoch": epoch}
+def _inspect(
+    got: Obtained,
+    dataset: data.Dataset,
+    cases: tuple[str, ...],
+    evaluation: Evaluation | None,
+    contexts: list[mx.Context],
+    timer: Timer,
+) -> Inspection:
+    worst = _worst_indices(evaluation) if evaluation is not None else []
+    with timer.stage("inspect"):
+        chosen = inspection.resolve_cases(list(cases), worst, len(dataset.test_y))
+        return inspection.run(got.net, dataset.test_x, dataset.test_y, chosen, contexts[0])
 
 
-def _finish(staged: Path, manifest: dict, timer: Timer) -> None:
-    manifest["timings"] = timer.seconds
-    manifest["files"] = runfolder.file_table(staged)
+def _worst_indices(evaluation: Evaluation) -> list[int]:
+    """The worst pair's images; with no mistake at all, the least confident image."""
+    if evaluation.worst_pair.indices:
+        return list(evaluation.worst_pair.indices)
+    assert evaluation.probabilities is not None  # a fresh evaluation holds them
+    return [int(evaluation.probabilities.max(axis=1).argmin())]
+
+
+def _record(
+    run: RunSettings, contexts: list[mx.Context], dataset: data.Dataset, got: Obtained, timer: Timer
+) -> RunRecord:
+    """The run record from the values gathered; timings as they stand now."""
+    return RunRecord(
+        command=run.command,
+        arguments=dict(run.arguments),
+        contexts=tuple(str(c) for c in contexts),
+        data=dataset.describe(),
+        model=got.model,
+        training=dict(got.training),
+        title=run.title,
+        timings=dict(timer.seconds),
+    )
+
+
+def _save_model(got: Obtained, staged: Path) -> None:
+    from reportgen import model
+
+    model.save(got.net, staged / "model", got.epoch)
+    got.history.save(staged / "history.json")
+
+
+def _finish(staged: Path, record: RunRecord, **more: Any) -> dict[str, Any]:
+    manifest = runfolder.manifest(record, runfolder.file_table(staged), **more)
     runfolder.write_json(staged / runfolder.MANIFEST, manifest)
+    return manifest
 
 
-def run_train(run: RunSettings, progress: train.Progress | None = None) -> dict:
+# -- the commands -----------------------------------------------------------------------------
+
+
+def run_train(run: RunSettings, progress: Progress | None = None) -> dict[str, Any]:
     """`reportgen train`: model/, history.json, manifest.json."""
     runfolder.check_out(run.out)
     timer = Timer()
-    contexts = train.parse_contexts(run.ctx)
+    contexts = _contexts(run.ctx)
     with timer.stage("data"):
         dataset = load_data(run.data)
-    net, epoch, history, model_record = _get_model(run, dataset, contexts, progress, timer)
-    manifest = _manifest(run, contexts, dataset, model_record)
+    got = _obtain_model(run, dataset, contexts, progress, timer)
     with runfolder.staging(run.out) as staged:
-        model.save(net, staged / "model", epoch)
-        runfolder.write_json(staged / "history.json", history)
-        _finish(staged, manifest, timer)
-    return manifest
+        _save_model(got, staged)
+        return _finish(staged, _record(run, contexts, dataset, got, timer))
 
 
-def _load_model_run(run: RunSettings, timer: Timer) -> tuple[list[mx.Context], data.Dataset, model.LeNet, int]:
+def _model_run(run: RunSettings, timer: Timer) -> tuple[list[mx.Context], data.Dataset, Obtained]:
     """What evaluate and inspect start from: devices, data and a saved model."""
-    contexts = train.parse_contexts(run.ctx)
+    if run.model is None:
+        raise ReportgenError("give --model: the saved model to use")
+    contexts = _contexts(run.ctx)
     with timer.stage("data"):
         dataset = load_data(run.data)
-    with timer.stage("load model"):
-        net, epoch = model.load(run.model, ctx=contexts[0])
-    return contexts, dataset, net, epoch
+    return contexts, dataset, _load_model(run.model, contexts, timer)
 
 
-def run_evaluate(run: RunSettings) -> dict:
+def run_evaluate(run: RunSettings) -> dict[str, Any]:
     """`reportgen evaluate`: metrics.json, manifest.json."""
     runfolder.check_out(run.out)
     timer = Timer()
-    contexts, dataset, net, epoch = _load_model_run(run, timer)
-    with timer.stage("evaluate"):
-        evaluation = evaluate.run(net, dataset, contexts[0])
-    manifest = _manifest(run, contexts, dataset, _loaded(run, epoch))
+    contexts, dataset, got = _model_run(run, timer)
+    evaluation = _evaluate(got, dataset, contexts, timer)
     with runfolder.staging(run.out) as staged:
-        runfolder.write_json(staged / "metrics.json", evaluation.to_json())
-        _finish(staged, manifest, timer)
-    return manifest
+        evaluation.save(staged / "metrics.json")
+        return _finish(staged, _record(run, contexts, dataset, got, timer))
 
 
-def run_inspect(run: RunSettings) -> dict:
+def run_inspect(run: RunSettings) -> dict[str, Any]:
     """`reportgen inspect`: inspection.npz, manifest.json."""
     runfolder.check_out(run.out)
     timer = Timer()
-    contexts, dataset, net, epoch = _load_model_run(run, timer)
-    worst: list[int] = []
-    if any(case.strip().lower() == "worst" for case in run.cases):
-        with timer.stage("evaluate"):
-            worst = _worst_indices(evaluate.run(net, dataset, contexts[0]))
-    with timer.stage("inspect"):
-        cases = inspection.resolve_cases(list(run.cases), worst, len(dataset.test_y))
-        result = inspection.run(net, dataset.test_x, dataset.test_y, cases, contexts[0])
-    manifest = _manifest(run, contexts, dataset, _loaded(run, epoch))
+    contexts, dataset, got = _model_run(run, timer)
+    _check_cases(run.cases, len(dataset.test_y))
+    needs_worst = any(case.strip().lower() == "worst" for case in run.cases)
+    evaluation = _evaluate(got, dataset, contexts, timer) if needs_worst else None
+    inspected = _inspect(got, dataset, run.cases, evaluation, contexts, timer)
     with runfolder.staging(run.out) as staged:
-        result.save(staged / "inspection.npz")
-        _finish(staged, manifest, timer)
-    return manifest
+        inspected.save(staged / "inspection.npz")
+        return _finish(staged, _record(run, contexts, dataset, got, timer))
 
 
-def _worst_indices(evaluation: evaluate.Evaluation) -> list[int]:
-    """The worst pair's images; with no mistake at all, the least confident image."""
-    return evaluation.worst_pair["indices"] or [int(evaluation.probabilities.max(axis=1).argmin())]
-
-
-def run_build(run: RunSettings, progress: train.Progress | None = None, say: Say = _quiet) -> dict:
+def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _quiet) -> dict[str, Any]:
     """`reportgen build`: every stage, then the whole run folder."""
     runfolder.check_out(run.out)
-    timer = Timer()
     _check_formats(run.formats)
-    contexts = train.parse_contexts(run.ctx)
     report.environment(run.templates)  # a bad --templates fails now, not after training
+    timer = Timer()
+    contexts = _contexts(run.ctx)
     with timer.stage("data"):
         dataset = load_data(run.data)
     _check_cases(run.cases, len(dataset.test_y))
-    net, epoch, history, model_record = _get_model(run, dataset, contexts, progress, timer)
+    got = _obtain_model(run, dataset, contexts, progress, timer)
     say("evaluating")
-    with timer.stage("evaluate"):
-        evaluation = evaluate.run(net, dataset, contexts[0])
-    metrics = evaluation.to_json()
+    evaluation = _evaluate(got, dataset, contexts, timer)
     say("inspecting")
-    with timer.stage("inspect"):
-        cases = inspection.resolve_cases(list(run.cases), _worst_indices(evaluation), len(dataset.test_y))
-        inspected = inspection.run(net, dataset.test_x, dataset.test_y, cases, contexts[0])
-    manifest = _manifest(run, contexts, dataset, model_record)
-    manifest["timings"] = timer.seconds  # the same dict: figures and render add to it
+    inspected = _inspect(got, dataset, run.cases, evaluation, contexts, timer)
     with runfolder.staging(run.out) as staged:
-        model.save(net, staged / "model", epoch)
-        runfolder.write_json(staged / "history.json", history)
-        runfolder.write_json(staged / "metrics.json", metrics)
+        _save_model(got, staged)
+        evaluation.save(staged / "metrics.json")
         inspected.save(staged / "inspection.npz")
-        _draw_and_render(staged, run, dataset, history, metrics, inspected, manifest, timer, say)
-        _finish(staged, manifest, timer)
-    return manifest
+        drawn = _draw(staged, dataset, got.history, evaluation, inspected, timer, say)
+        record = _record(run, contexts, dataset, got, timer)
+        _render(staged, record, got.history, evaluation, inspected, drawn, run.formats, run.templates, timer, say)
+        return _finish(staged, replace(record, timings=dict(timer.seconds)))
 
 
-def run_render(run_dir: Path, formats: tuple[str, ...] = FORMATS, title: str | None = None,
-               templates: Path | None = None, say: Say = _quiet, command: str = "reportgen render") -> dict:
-    """`reportgen render`: the report again from a finished run's files, no model.
+def run_render(
+    run_dir: Path,
+    formats: tuple[str, ...] = FORMATS,
+    title: str | None = None,
+    templates: Path | None = None,
+    data_dir: Path | None = None,
+    say: Say = _quiet,
+    command: str = "reportgen render",
+    arguments: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`reportgen render`: the report again from a finished run's files, no model, no mxnet.
 
     The report still shows how the run was made (its command, its timings); this
     rendering is recorded under "rendered" in the manifest.
@@ -213,51 +287,83 @@ def run_render(run_dir: Path, formats: tuple[str, ...] = FORMATS, title: str | N
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportgenError(f"{run_dir}: no such run folder")
-    missing = [name for name in (runfolder.MANIFEST, "history.json", "metrics.json", "inspection.npz")
-               if not (run_dir / name).is_file()]
+    missing = [
+        name
+        for name in (runfolder.MANIFEST, "history.json", "metrics.json", "inspection.npz")
+        if not (run_dir / name).is_file()
+    ]
     if missing:
-        raise ReportgenError(f"{run_dir}: not a finished reportgen run (no {missing[0]}); "
-                             f"make one with reportgen build")
-    manifest = runfolder.read_json(run_dir / runfolder.MANIFEST)
-    history = runfolder.read_json(run_dir / "history.json")
-    metrics = runfolder.read_json(run_dir / "metrics.json")
-    inspected = inspection.Inspection.load(run_dir / "inspection.npz")
+        raise ReportgenError(
+            f"{run_dir}: not a finished reportgen run (no {missing[0]}); make one with reportgen build"
+        )
+    previous = runfolder.read_json(run_dir / runfolder.MANIFEST)
+    record = RunRecord.from_json(previous, str(run_dir / runfolder.MANIFEST))
+    record = replace(record, title=title or record.title)
+    history = History.load(run_dir / "history.json")
+    evaluation = Evaluation.load(run_dir / "metrics.json")
+    inspected = Inspection.load(run_dir / "inspection.npz")
     timer = Timer()
     with timer.stage("data"):
-        dataset = _reload_data(manifest)
-    run = RunSettings(out=run_dir, formats=formats, templates=templates,
-                      title=title or manifest.get("title", RunSettings.title))
+        dataset = _reload_data(record, data_dir)
     with runfolder.staging(run_dir) as staged:
-        _draw_and_render(staged, run, dataset, history, metrics, inspected, manifest, timer, say)
-        again = runfolder.new_manifest(command, {"run_dir": str(run_dir), "formats": formats, "title": title,
-                                        "templates": str(templates) if templates else None}, [])
-        manifest["rendered"] = {key: again[key] for key in ("command", "created", "arguments", "versions")}
-        manifest["rendered"]["timings"] = timer.seconds
+        drawn = _draw(staged, dataset, history, evaluation, inspected, timer, say)
+        _render(staged, record, history, evaluation, inspected, drawn, formats, templates, timer, say)
+        again = RunRecord(
+            command=command,
+            arguments=arguments or {},
+            contexts=(),
+            data=record.data,
+            model=record.model,
+            training={},
+            timings=dict(timer.seconds),
+        )
+        rendered = {key: getattr(again, key) for key in ("command", "created", "arguments", "versions", "timings")}
         # The run's other files are unchanged: record them beside the new ones.
-        manifest["files"] = {**manifest.get("files", {}), **runfolder.file_table(staged)}
+        files = {**previous.get("files", {}), **runfolder.file_table(staged)}
+        manifest = runfolder.manifest(record, files, rendered=rendered)
         runfolder.write_json(staged / runfolder.MANIFEST, manifest)
-    return manifest
+        return manifest
 
 
-def _draw_and_render(staged: Path, run: RunSettings, dataset: data.Dataset, history: dict,
-                     metrics: dict, inspected: inspection.Inspection, manifest: dict,
-                     timer: Timer, say: Say) -> None:
+def _draw(
+    staged: Path,
+    dataset: data.Dataset,
+    history: History,
+    evaluation: Evaluation,
+    inspected: Inspection,
+    timer: Timer,
+    say: Say,
+) -> dict[str, figures.Figure]:
     say("drawing figures")
     with timer.stage("figures"):
-        drawn = figures.make(dataset, history, metrics, inspected)
+        drawn = figures.make(dataset, history, evaluation, inspected)
     for figure in drawn.values():
         runfolder.write_bytes(staged / "figures" / figure.filename, figure.svg)
-    manifest["title"] = run.title
-    # A report cannot time its own rendering: that figure is in the manifest only.
-    shown = {**manifest, "timings": {k: v for k, v in manifest.get("timings", {}).items() if k != "render"}}
-    say("rendering " + " and ".join(run.formats))
+    return drawn
+
+
+def _render(
+    staged: Path,
+    record: RunRecord,
+    history: History,
+    evaluation: Evaluation,
+    inspected: Inspection,
+    drawn: dict[str, figures.Figure],
+    formats: tuple[str, ...],
+    templates: Path | None,
+    timer: Timer,
+    say: Say,
+) -> None:
+    say("rendering " + " and ".join(formats))
     with timer.stage("render"):
-        context = report.context(run.title, shown, history, metrics, inspected, drawn)
-        if "html" in run.formats:
-            runfolder.write_bytes(staged / "report.html",
-                                  report.render_html(context, run.templates).encode())
-        if "pdf" in run.formats:
-            runfolder.write_bytes(staged / "report.pdf", report.render_pdf(context, staged, run.templates))
+        context = report.context(record, history, evaluation, inspected, drawn)
+        if "html" in formats:
+            runfolder.write_bytes(staged / "report.html", report.render_html(context, templates).encode())
+        if "pdf" in formats:
+            runfolder.write_bytes(staged / "report.pdf", report.render_pdf(context, staged, templates))
+
+
+# -- checks before any work ------------------------------------------------------------------
 
 
 def _check_cases(cases: tuple[str, ...], n_test: int) -> None:
@@ -273,10 +379,13 @@ def _check_formats(formats: tuple[str, ...]) -> None:
         raise ReportgenError(f"--format {','.join(formats)}: choose html, pdf or html,pdf")
 
 
-def _reload_data(manifest: dict) -> data.Dataset:
+def _reload_data(record: RunRecord, data_dir: Path | None) -> data.Dataset:
     """The run's data again (the report shows digits); it must be the same files."""
-    record = manifest.get("data", {})
-    dataset = data.load(record.get("dir"), record.get("train_images"), record.get("test_images"))
-    if dataset.checksums != record.get("files"):
-        raise ReportgenError(f"{record.get('dir')}: the data files differ from those this run was built from")
+    folder = data_dir if data_dir is not None else record.data.dir
+    dataset = data.load(folder, record.data.train_images, record.data.test_images)
+    if dataset.checksums != record.data.files:
+        raise ReportgenError(
+            f"{dataset.describe().shown}: the data files differ from those this run "
+            f"was built from ({record.data.shown}); give the run's data with --data-dir"
+        )
     return dataset

@@ -1,53 +1,69 @@
-"""Stage 6: the report. One context, rendered through Jinja into a standalone HTML file and a PDF.
+"""Stage 7: the report. One context, rendered through Jinja into a standalone HTML file and a PDF.
 
 `context()` is the only place that decides what the templates see. The HTML
 (`report.html.j2`) and the PDF (`pdf.html.j2`) both extend `base.html.j2` and include
 the same section partials; the PDF adds a title page and its page-numbered contents
 through CSS print rules. The loader searches the user's `--templates` folder before
-the built-in one, so overriding one partial keeps the rest.
+the built-in one, so overriding one partial keeps the rest. Templates run sandboxed:
+they read the values and call the filters they are given, nothing else.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
-import logging
-import math
-import numbers
 import traceback
 import urllib.parse
 import urllib.request
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from reportgen import __version__, model, seed
+from reportgen import layers, seed
 from reportgen.errors import RenderError
+from reportgen.evaluate import Evaluation, WorstPair
+from reportgen.filters import FILTERS, is_missing
+from reportgen.history import History
+from reportgen.inspection import Inspection
+from reportgen.runfolder import TRAINED_HERE, RunRecord
+
+if TYPE_CHECKING:
+    from reportgen.figures import Figure
 
 HTML_TEMPLATE = "report.html.j2"
 PDF_TEMPLATE = "pdf.html.j2"
-NA = "NA"  # what R prints for a missing value; caret users read it so
-MINUS = "\u2212"  # a true minus sign: as wide as "+" and the digits
 
 # The report's sections in the seed notebook's order, and their subsections.
 SECTIONS = (
     ("summary", "Summary", ()),
-    ("data", "Data", (("data-digits", "The first training digits"),
-                      ("data-counts", "Digits per class"))),
+    ("data", "Data", (("data-digits", "The first training digits"), ("data-counts", "Digits per class"))),
     ("network", "Network", ()),
-    ("training", "Training", (("training-batches", "Per batch"),
-                              ("training-epochs", "Per epoch"))),
-    ("evaluation", "Evaluation", (("evaluation-confusion", "Confusion matrix"),
-                                  ("evaluation-overall", "Overall statistics"),
-                                  ("evaluation-classes", "Per-class statistics"),
-                                  ("evaluation-calibration", "Calibration"))),
-    ("worst", "The worst confusion", (("worst-cases", "Its images"),
-                                      ("worst-top", "The most confident mistakes"))),
+    ("training", "Training", (("training-batches", "Per batch"), ("training-epochs", "Per epoch"))),
+    (
+        "evaluation",
+        "Evaluation",
+        (
+            ("evaluation-confusion", "Confusion matrix"),
+            ("evaluation-overall", "Overall statistics"),
+            ("evaluation-classes", "Per-class statistics"),
+            ("evaluation-calibration", "Calibration"),
+        ),
+    ),
+    ("worst", "The worst confusion", (("worst-cases", "Its images"), ("worst-top", "The most confident mistakes"))),
     ("inside", "Inside the network", (("inside-kernels", "The learned kernels"),)),
-    ("reproducibility", "Reproducibility", (("repro-command", "Command and arguments"),
-                                            ("repro-versions", "Versions"),
-                                            ("repro-data", "Data files"),
-                                            ("repro-timings", "Timings"))),
+    (
+        "reproducibility",
+        "Reproducibility",
+        (
+            ("repro-command", "Command and arguments"),
+            ("repro-versions", "Versions"),
+            ("repro-data", "Data files"),
+            ("repro-timings", "Timings"),
+        ),
+    ),
 )
 
 # caret's cm$overall, in its order: our key, what it means, caret's name.
@@ -63,101 +79,37 @@ OVERALL = (
 
 # caret's cm$byClass columns: our key, caret's name.
 BY_CLASS = (
-    ("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
-    ("pos_pred_value", "Pos Pred Value"), ("neg_pred_value", "Neg Pred Value"),
-    ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
-    ("prevalence", "Prevalence"), ("detection_rate", "Detection Rate"),
-    ("detection_prevalence", "Detection Prevalence"), ("balanced_accuracy", "Balanced Accuracy"),
+    ("sensitivity", "Sensitivity"),
+    ("specificity", "Specificity"),
+    ("pos_pred_value", "Pos Pred Value"),
+    ("neg_pred_value", "Neg Pred Value"),
+    ("precision", "Precision"),
+    ("recall", "Recall"),
+    ("f1", "F1"),
+    ("prevalence", "Prevalence"),
+    ("detection_rate", "Detection Rate"),
+    ("detection_prevalence", "Detection Prevalence"),
+    ("balanced_accuracy", "Balanced Accuracy"),
 )
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-
-
-# -- number filters ----------------------------------------------------------------------
-
-def is_missing(x: Any) -> bool:
-    """None, NaN and infinities: shown as NA."""
-    if x is None:
-        return True
-    return isinstance(x, numbers.Real) and not math.isfinite(float(x))
-
-
-def _minus(text: str) -> str:
-    return text.replace("-", MINUS)
-
-
-def fmt_fixed(x: Any, digits: int = 4) -> str:
-    """Fixed decimals with thousands separators: 0.9890, 12,345.6."""
-    return NA if is_missing(x) else _minus(f"{float(x):,.{digits}f}")
-
-
-def fmt_pct(x: Any, digits: int = 2) -> str:
-    """A share as a percentage: 0.9901 -> 99.01%."""
-    return NA if is_missing(x) else _minus(f"{100 * float(x):,.{digits}f}%")
-
-
-def fmt_int(x: Any) -> str:
-    """A count with thousands separators: 60000 -> 60,000."""
-    return NA if is_missing(x) else _minus(f"{round(float(x)):,}")
-
-
-def fmt_seconds(x: Any) -> str:
-    """Seconds as people say them: 0.42 s, 8.3 s, 42 s, 1 min 23 s, 2 h 05 min."""
-    if is_missing(x):
-        return NA
-    s = float(x)
-    if s < 10:
-        return f"{s:.2f} s" if s < 1 else f"{s:.1f} s"
-    if s < 59.5:
-        return f"{s:.0f} s"
-    s = round(s)
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
-def fmt_pvalue(x: Any) -> str:
-    """A p-value as R prints one: below machine precision it is "< 2.2e-16"."""
-    if is_missing(x):
-        return NA
-    p = float(x)
-    if p < 2.2e-16:
-        return "< 2.2e\u221216"
-    return _minus(f"{p:.2e}") if p < 1e-4 else f"{p:.4f}"
-
-
-def fmt_points(x: Any, digits: int = 2) -> str:
-    """A difference of two shares in percentage points, signed: +0.12, -0.35."""
-    return NA if is_missing(x) else _minus(f"{100 * float(x):+.{digits}f}")
-
-
-def fmt_shape(shape: Any) -> str:
-    """(20, 24, 24) -> "20 × 24 × 24"."""
-    return " \u00d7 ".join(str(n) for n in shape)
-
-
-def fmt_value(x: Any) -> str:
-    """Any value of the run record: numbers as above, lists joined, the rest as text."""
-    if x is None or (isinstance(x, float) and is_missing(x)):
-        return NA
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float):  # 1e-05 reads as the seed wrote it, 0.00001
-        text = f"{x:.10f}".rstrip("0").rstrip(".") if 1e-6 <= abs(x) < 1e9 else f"{x:g}"
-        return _minus(text)
-    if isinstance(x, (list, tuple)):
-        return ", ".join(fmt_value(v) for v in x)
-    return str(x)
-
-
-FILTERS = {"fixed": fmt_fixed, "pct": fmt_pct, "thousands": fmt_int, "seconds": fmt_seconds,
-           "pvalue": fmt_pvalue, "points": fmt_points, "shape": fmt_shape, "value": fmt_value}
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 # -- templates ---------------------------------------------------------------------------
+
 
 def builtin_templates() -> Path:
     """The templates shipped with reportgen: the package reportgen.templates in a wheel,
@@ -172,8 +124,13 @@ def builtin_templates() -> Path:
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:
-    """Jinja with autoescape, strict undefined values, the number filters, and the
-    user's folder searched before the built-in one."""
+    """Sandboxed Jinja with autoescape, strict undefined values, the number filters, and
+    the user's folder searched before the built-in one.
+
+    Reports are built in CI from templates under review, so a template may read the values
+    it is given and call the filters, but reach nothing else (no attributes starting with
+    "_", no method that changes a value): ImmutableSandboxedEnvironment.
+    """
     folders = []
     if templates is not None:
         templates = Path(templates)
@@ -181,43 +138,53 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
             raise RenderError(f"{templates}: no such templates folder")
         folders.append(templates)
     folders.append(builtin_templates())
-    env = jinja2.Environment(
+    env = ImmutableSandboxedEnvironment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
         autoescape=True,  # a title like "<script>" is text, not markup
         undefined=jinja2.StrictUndefined,  # a misspelt name is an error, not an empty string
         # Not trim_blocks: a newline after "{% endif %}" in prose is the space between words.
-        lstrip_blocks=True, keep_trailing_newline=True)
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(FILTERS)
     return env
 
 
-def _template_line(tb) -> str:
-    """"<file>, line N" of the innermost template frame (Jinja rewrites tracebacks so
-    template frames carry the template's file name and line)."""
-    where = "template"
-    for frame in traceback.extract_tb(tb):
-        if frame.filename.endswith((".j2", ".css", ".html")):
-            where = f"{frame.filename}, line {frame.lineno}"
-    return where
+def _user_frame(error: BaseException, templates: Path | None) -> str | None:
+    """ "<file>, line N" of the innermost frame in one of the user's templates, if any.
+
+    Jinja rewrites tracebacks so that template frames carry the template's file and line:
+    an error that passed through the user's templates is the user's to fix.
+    """
+    if templates is None:
+        return None
+    root = Path(templates).resolve()
+    frames: list[tuple[str, int | None]]
+    if isinstance(error, jinja2.TemplateSyntaxError) and error.filename:
+        frames = [(error.filename, error.lineno)]
+    else:
+        frames = [(f.filename, f.lineno) for f in traceback.extract_tb(error.__traceback__)]
+    inside = [f"{name}, line {line}" for name, line in frames if Path(name).resolve().is_relative_to(root)]
+    return inside[-1] if inside else None
 
 
-def _render(name: str, values: dict, templates: Path | None) -> str:
+def _render(name: str, values: dict[str, Any], templates: Path | None) -> str:
+    """Render one template. An error the user's templates caused is a RenderError naming the
+    template and line, chained to its cause; any other error is ours and goes up as it is."""
     env = environment(templates)
     try:
         return env.get_template(name).render(values)
-    except jinja2.TemplateSyntaxError as e:
-        raise RenderError(f"{e.filename or e.name}, line {e.lineno}: {e.message}") from None
-    except jinja2.TemplateNotFound as e:
-        searched = " and ".join(str(f) for f in (templates, builtin_templates()) if f is not None)
-        raise RenderError(f"template {e.name} not found in {searched}") from None
-    except RenderError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a user's template can raise anything; say where
-        message = e.message if isinstance(e, jinja2.TemplateError) else f"{type(e).__name__}: {e}"
-        raise RenderError(f"{_template_line(e.__traceback__)}: {message}") from None
+    except Exception as e:
+        where = _user_frame(e, templates)
+        if where is None:
+            raise
+        message = e.message if isinstance(e, jinja2.TemplateError) else str(e)
+        kind = "refused by the sandbox: " if isinstance(e, jinja2.exceptions.SecurityError) else ""
+        raise RenderError(f"{where}: {kind}{message or type(e).__name__}") from e
 
 
 # -- the context -------------------------------------------------------------------------
+
 
 def _date(created: str | None) -> tuple[str, str]:
     """ISO timestamp for the metadata, "28 November 2026" for people."""
@@ -226,13 +193,13 @@ def _date(created: str | None) -> tuple[str, str]:
     except ValueError:
         when = None
     if when is None:
-        when = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+        when = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=_dt.timezone.utc)
+        when = when.replace(tzinfo=_dt.UTC)
     return when.isoformat(), f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
 
 
-def _toc(inspection_cases: list[dict]) -> list[dict]:
+def _toc(inspection_cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Contents entries (id, title, number, level); inspected cases join section 7."""
     entries = []
     for n, (sid, title, subsections) in enumerate(SECTIONS, start=1):
@@ -245,40 +212,52 @@ def _toc(inspection_cases: list[dict]) -> list[dict]:
     return entries
 
 
-def _confusion(matrix: list[list[int]], worst: dict) -> dict:
+def _confusion(matrix: list[list[int]], worst: WorstPair) -> dict[str, Any]:
     """Rows are predictions, columns the reference, as caret prints cm$table."""
     rows = []
     for p, counts in enumerate(matrix):
-        rows.append({"prediction": p, "total": sum(counts), "cells": [
-            {"reference": r, "value": int(v), "diagonal": p == r,
-             "worst": worst.get("count", 0) > 0 and (p, r) == (worst.get("prediction"),
-                                                                worst.get("reference"))}
-            for r, v in enumerate(counts)]})
+        rows.append(
+            {
+                "prediction": p,
+                "total": sum(counts),
+                "cells": [
+                    {
+                        "reference": r,
+                        "value": int(v),
+                        "diagonal": p == r,
+                        "worst": worst.count > 0 and (p, r) == (worst.prediction, worst.reference),
+                    }
+                    for r, v in enumerate(counts)
+                ],
+            }
+        )
     columns = [sum(row[r] for row in matrix) for r in range(len(matrix))]
     return {"classes": list(range(len(matrix))), "rows": rows, "column_totals": columns}
 
 
-def _epochs(history: dict) -> list[dict]:
-    return [dict(record) for record in history.get("epochs", [])]
-
-
-def _training_seconds(manifest: dict, epochs: list[dict]) -> float | None:
-    timings = manifest.get("timings", {})
-    if "train" in timings:
-        return timings["train"]
-    seconds = [e.get("seconds") for e in epochs if e.get("seconds") is not None]
+def _training_seconds(record: RunRecord, history: History) -> float | None:
+    if "train" in record.timings:
+        return record.timings["train"]
+    seconds = [e.seconds for e in history.epochs if not is_missing(e.seconds)]
     return sum(seconds) if seconds else None
 
 
-def _layers() -> tuple[list[dict], int]:
-    counts = model.parameter_counts()
-    rows = [{"layer": layer, "kind": model.KINDS[layer], "shape": model.SHAPES[layer],
-             "size": math.prod(model.SHAPES[layer]), "parameters": counts[layer]}
-            for layer in model.LAYERS]
+def _layers() -> tuple[list[dict[str, Any]], int]:
+    counts = layers.parameter_counts()
+    rows = [
+        {
+            "layer": layer,
+            "kind": layers.KINDS[layer],
+            "shape": layers.SHAPES[layer],
+            "size": layers.size(layer),
+            "parameters": counts[layer],
+        }
+        for layer in layers.LAYERS
+    ]
     return rows, sum(counts.values())
 
 
-def _inspection(inspection: Any, figures: dict) -> list[dict]:
+def _inspection(inspection: Inspection | None, figures: dict[str, Figure]) -> list[dict[str, Any]]:
     """One entry per inspected digit: its figures in layer order and its summary rows."""
     if inspection is None:
         return []
@@ -286,112 +265,149 @@ def _inspection(inspection: Any, figures: dict) -> list[dict]:
     cases = []
     for i, index in enumerate(inspection.indices):
         label, prediction = int(inspection.labels[i]), int(inspection.predictions[i])
-        cases.append({
-            "case": i, "index": int(index), "label": label, "prediction": prediction,
-            "correct": label == prediction, "id": f"inside-case-{i}",
-            "title": f"Test image {int(index):,}: a {label}, predicted {prediction}",
-            "input": figures.get(f"inside_{i}_input"),
-            "layers": [{"layer": layer, "kind": model.KINDS[layer], "shape": model.SHAPES[layer],
-                        "figure": figures.get(f"inside_{i}_{layer}")} for layer in model.LAYERS],
-            "summary": [{**row, "shape": model.SHAPES.get(row["layer"], ())}
-                        for row in summaries if row["case"] == i],
-        })
+        cases.append(
+            {
+                "case": i,
+                "index": int(index),
+                "label": label,
+                "prediction": prediction,
+                "correct": label == prediction,
+                "id": f"inside-case-{i}",
+                "title": f"Test image {int(index):,}: a {label}, predicted {prediction}",
+                "input": figures.get(f"inside_{i}_input"),
+                "layers": [
+                    {
+                        "layer": layer,
+                        "kind": layers.KINDS[layer],
+                        "shape": layers.SHAPES[layer],
+                        "reading": layers.READING[layer],
+                        "figure": figures.get(f"inside_{i}_{layer}"),
+                    }
+                    for layer in layers.LAYERS
+                ],
+                "summary": [{**row, "shape": layers.SHAPES[row["layer"]]} for row in summaries if row["case"] == i],
+            }
+        )
     return cases
 
 
-def _checksums(files: dict[str, str]) -> list[dict]:
+def _checksums(files: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for name, digest in files.items():
         published = seed.MNIST_SHA256.get(name if name.endswith(".gz") else f"{name}.gz")
-        rows.append({"file": name, "sha256": digest,
-                     "published": None if published is None or not name.endswith(".gz")
-                     else digest == published})
+        rows.append(
+            {
+                "file": name,
+                "sha256": digest,
+                "published": None if published is None or not name.endswith(".gz") else digest == published,
+            }
+        )
     return rows
 
 
-def context(title: str, manifest: dict, history: dict, metrics: dict, inspection: Any,
-            figures: dict) -> dict:
+def _headline(record: RunRecord, history: History, evaluation: Evaluation) -> dict[str, Any]:
+    table = evaluation.confusion_matrix
+    correct = int(table.trace())
+    accuracy = evaluation.overall.accuracy
+    return {
+        "accuracy": accuracy,
+        "delta": None if is_missing(accuracy) else accuracy - seed.ACCURACY,
+        "kappa": evaluation.overall.kappa,
+        "n_test": evaluation.n_test,
+        "correct": correct,
+        "errors": evaluation.n_test - correct,
+        "training_seconds": _training_seconds(record, history),
+        "contexts": list(record.contexts),
+        "epochs_run": len(history.epochs),
+    }
+
+
+def _seed() -> dict[str, Any]:
+    return {
+        "accuracy": seed.ACCURACY,
+        "overall": seed.OVERALL,
+        "worst_pair": seed.WORST_PAIR,
+        "first_labels": seed.FIRST_TRAIN_LABELS,
+        "epochs": seed.EPOCHS,
+        "confusion": [list(row) for row in seed.CONFUSION_TABLE],
+    }
+
+
+def _reproducibility(record: RunRecord) -> dict[str, Any]:
+    # A report cannot time its own rendering: that figure is in the manifest only.
+    timings = {stage: seconds for stage, seconds in record.timings.items() if stage != "render"}
+    return {
+        "command": record.command,
+        "arguments": dict(record.arguments),
+        "versions": dict(record.versions),
+        "platform": record.platform,
+        "checksums": _checksums(record.data.files),
+        "timings": timings,
+        "total_seconds": sum(v for v in timings.values() if not is_missing(v)) if timings else None,
+    }
+
+
+def context(
+    record: RunRecord,
+    history: History,
+    evaluation: Evaluation,
+    inspection: Inspection | None,
+    figures: dict[str, Figure],
+) -> dict[str, Any]:
     """Everything the templates see, gathered in one place.
 
-    `figures` maps a figure's name to an object with name, caption, alt, svg and
-    data_uri; templates ask `figures.get(name)` and show nothing for a missing one
-    (no errors at all means no worst-case figure).
+    `figures` maps a figure's name to its Figure; templates ask `figures.get(name)` and show
+    nothing for a missing one (no errors at all means no worst-case figure).
     """
-    try:
-        return _context(title, manifest, history, metrics, inspection, figures)
-    except (KeyError, IndexError, TypeError) as e:
-        raise RenderError(f"cannot assemble the report from the run's records: "
-                          f"{type(e).__name__}: {e}") from None
-
-
-def _context(title: str, manifest: dict, history: dict, metrics: dict, inspection: Any,
-             figures: dict) -> dict:
-    created, date = _date(manifest.get("created"))
-    overall = metrics["overall"]
-    matrix = [[int(v) for v in row] for row in metrics["confusion_matrix"]]
-    n_test = int(metrics["n_test"])
-    correct = sum(matrix[k][k] for k in range(len(matrix)))
-    worst = dict(metrics["worst_pair"])
-    epochs = _epochs(history)
-    data = dict(manifest.get("data", {}))
-    training = dict(manifest.get("training", {}))
-    layers, parameters = _layers()
+    created, date = _date(record.created)
+    worst = evaluation.worst_pair
+    errors = evaluation.n_test - int(evaluation.confusion_matrix.trace())
+    layer_rows, parameters = _layers()
     cases = _inspection(inspection, figures)
     toc = _toc(cases)
-    accuracy = overall.get("accuracy")
-    timings = dict(manifest.get("timings", {}))
+    overall = asdict(evaluation.overall)
     return {
-        "title": title,
+        "title": record.title,
         "created": created,
         "date": date,
-        "generator": f"reportgen {manifest.get('reportgen', __version__)}",
+        "generator": f"reportgen {record.reportgen}",
         "toc": toc,
         "sections": {entry["id"]: entry for entry in toc},
-        "seed": {"accuracy": seed.ACCURACY, "overall": seed.OVERALL, "worst_pair": seed.WORST_PAIR,
-                 "first_labels": seed.FIRST_TRAIN_LABELS, "epochs": seed.EPOCHS,
-                 "confusion": [list(row) for row in seed.CONFUSION_TABLE]},
-        "headline": {
-            "accuracy": accuracy,
-            "delta": None if is_missing(accuracy) else accuracy - seed.ACCURACY,
-            "kappa": overall.get("kappa"),
-            "n_test": n_test, "correct": correct, "errors": n_test - correct,
-            "training_seconds": _training_seconds(manifest, epochs),
-            "contexts": list(manifest.get("contexts", [])),
-            "epochs_run": len(epochs),
-        },
-        "data": data,
-        "training": training,
-        "model": dict(manifest.get("model", {})),
+        "seed": _seed(),
+        "headline": _headline(record, history, evaluation),
+        "data": record.data,
+        "training": dict(record.training),
+        "model": record.model,
+        "trained_here": record.model.source == TRAINED_HERE,
         "parameters_total": parameters,
-        "layers": layers,
-        "epochs": epochs,
-        "batches": len(history.get("batches", [])),
-        "confusion": _confusion(matrix, worst),
-        "overall": [{"key": key, "label": label, "caret": caret, "value": overall.get(key),
-                     "seed": seed.OVERALL.get(key)} for key, label, caret in OVERALL],
+        "layers": layer_rows,
+        "saturation": layers.SATURATION,
+        "epochs": list(history.epochs),
+        "batches": history.batches,
+        "confusion": _confusion(evaluation.confusion_matrix.tolist(), worst),
+        "overall": [
+            {"key": key, "label": label, "caret": caret, "value": overall[key], "seed": seed.OVERALL.get(key)}
+            for key, label, caret in OVERALL
+        ],
         "by_class_columns": [{"key": key, "caret": caret} for key, caret in BY_CLASS],
-        "by_class": [dict(row) for row in metrics["by_class"]],
-        "calibration": dict(metrics.get("calibration", {"bins": [], "ece": None})),
-        "worst": {**worst, "shown": min(len(worst.get("indices", [])), 10),
-                  "share": worst["count"] / (n_test - correct) if n_test > correct else None},
-        "top_errors": [dict(row) for row in metrics.get("top_errors", [])],
+        "by_class": list(evaluation.by_class),
+        "calibration": evaluation.calibration,
+        "worst": {
+            **{k: v for k, v in asdict(worst).items() if k != "probabilities"},
+            "shown": min(len(worst.indices), 10),
+            "share": worst.count / errors if errors else None,
+        },
+        "top_errors": list(evaluation.top_errors),
         "inspection": cases,
         "figures": figures,
-        "reproducibility": {
-            "command": manifest.get("command", ""),
-            "arguments": dict(manifest.get("arguments", {})),
-            "versions": dict(manifest.get("versions", {})),
-            "platform": manifest.get("platform", ""),
-            "checksums": _checksums(dict(data.get("files", {}))),
-            "timings": timings,
-            "total_seconds": sum(v for v in timings.values() if not is_missing(v)) if timings else None,
-        },
+        "reproducibility": _reproducibility(record),
     }
 
 
 # -- output ------------------------------------------------------------------------------
 
-def render_html(context: dict, templates: Path | None = None) -> str:
+
+def render_html(context: dict[str, Any], templates: Path | None = None) -> str:
     """One self-contained HTML file: CSS inlined, every figure a data: URI, no script."""
     return _render(HTML_TEMPLATE, {**context, "medium": "html"}, templates)
 
@@ -429,28 +445,19 @@ def url_fetcher(run_dir: Path):
     return RunFolderFetcher(fail_on_errors=True)
 
 
-def quiet_weasyprint() -> None:
-    """WeasyPrint and fontTools chatter at INFO/DEBUG; keep warnings and errors only."""
-    for name in ("weasyprint", "weasyprint.progress", "fontTools"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def render_pdf(context: dict, run_dir: Path, templates: Path | None = None) -> bytes:
+def render_pdf(context: dict[str, Any], run_dir: Path, templates: Path | None = None) -> bytes:
     """The same sections as the HTML, through pdf.html.j2 and WeasyPrint: A4, a title
     page, contents with page numbers, bookmarks, metadata."""
     import weasyprint
     from weasyprint.urls import FatalURLFetchingError
 
-    quiet_weasyprint()
     html = _render(PDF_TEMPLATE, {**context, "medium": "pdf"}, templates)
     run_dir = Path(run_dir).resolve()
     try:
-        document = weasyprint.HTML(string=html, base_url=run_dir.as_uri() + "/",
-                                   url_fetcher=url_fetcher(run_dir))
+        document = weasyprint.HTML(string=html, base_url=run_dir.as_uri() + "/", url_fetcher=url_fetcher(run_dir))
         return document.write_pdf()
     except FatalURLFetchingError as e:
-        if isinstance(e.__cause__, RenderError):
-            raise e.__cause__ from None
-        raise RenderError(f"PDF: {e}: {e.__cause__}") from None
-    except Exception as e:  # noqa: BLE001 - WeasyPrint's own failures, turned into one line
-        raise RenderError(f"PDF: WeasyPrint failed: {type(e).__name__}: {e}") from None
+        # A URL the templates asked for that the fetcher refused (check_url) or could not read.
+        cause = e.__cause__
+        message = str(cause) if isinstance(cause, RenderError) else f"PDF: {e}: {cause}"
+        raise RenderError(message) from e

@@ -4,6 +4,7 @@ A run writes everything under `<parent>/.<name>.tmp-XXXX/` and only at the end
 moves each entry into `<parent>/<name>/`, so a failed or interrupted run never
 leaves a half-written file and never clobbers a finished run's files early.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,11 +17,14 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from reportgen import __version__
-from reportgen.errors import ReportgenError
+from reportgen.data import DataRecord
+from reportgen.errors import DataError, ReportgenError
 
 MANIFEST = "manifest.json"
 LIBRARIES = ("mxnet", "numpy", "scipy", "matplotlib", "jinja2", "click", "weasyprint")
@@ -109,11 +113,8 @@ def read_json(path: Path) -> dict:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def file_table(root: Path) -> dict[str, dict]:
@@ -121,8 +122,7 @@ def file_table(root: Path) -> dict[str, dict]:
     table = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and rel.as_posix() != MANIFEST and not any(
-                part.startswith(".") for part in rel.parts):
+        if path.is_file() and rel.as_posix() != MANIFEST and not any(part.startswith(".") for part in rel.parts):
             table[rel.as_posix()] = {"sha256": sha256(path), "size": path.stat().st_size}
     return table
 
@@ -137,15 +137,57 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def new_manifest(command: str, arguments: dict, contexts: list[str]) -> dict:
-    """The run record's opening: how this run was asked for and on what."""
-    return {
-        "reportgen": __version__,
-        "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "arguments": jsonable(arguments),
-        "versions": library_versions(),
-        "platform": platform.platform(),
-        "contexts": contexts,
-        "timings": {},
-    }
+# -- the run record ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    source: str  # "trained here", or --model as the user typed it
+    epoch: int
+
+
+TRAINED_HERE = "trained here"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """How a run was made: the body of manifest.json, less the files it lists.
+
+    The report shows it; `reportgen render` reads it back from manifest.json.
+    """
+
+    command: str  # as typed
+    arguments: dict[str, Any]  # the options as the command received them
+    contexts: tuple[str, ...]
+    data: DataRecord
+    model: ModelRecord
+    training: dict[str, Any]  # the settings the model was trained with; {} when unknown
+    title: str = "LeNet on MNIST"
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat())
+    reportgen: str = __version__
+    versions: dict[str, str] = field(default_factory=lambda: library_versions())
+    platform: str = field(default_factory=platform.platform)
+
+    def to_json(self) -> dict[str, Any]:
+        return jsonable({**asdict(self), "contexts": list(self.contexts)})
+
+    @classmethod
+    def from_json(cls, body: Any, source: str = MANIFEST) -> RunRecord:
+        try:
+            values = {f.name: body[f.name] for f in fields(cls)}
+            return cls(
+                **{
+                    **values,
+                    "contexts": tuple(values["contexts"]),
+                    "data": DataRecord.from_json(values["data"]),
+                    "model": ModelRecord(**values["model"]),
+                }
+            )
+        except (KeyError, TypeError) as e:
+            raise DataError(f"{source}: not a reportgen manifest ({type(e).__name__}: {e})") from None
+
+
+def manifest(record: RunRecord, files: dict[str, dict], **more: Any) -> dict[str, Any]:
+    """manifest.json: the run record, anything more (e.g. "rendered"), and every file's checksum."""
+    return {**record.to_json(), **jsonable(more), "files": files}

@@ -2,6 +2,7 @@
 
 One place for the numbers the report quotes and the tests compare against.
 """
+
 from __future__ import annotations
 
 # The seed's training configuration (mx.model.FeedForward.create arguments).

@@ -2,14 +2,18 @@
 
 Reads top to bottom: settings, devices, checkpoints, the evaluation helper, the loop.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import mxnet as mx
 import numpy as np
@@ -17,9 +21,10 @@ from mxnet import autograd, gluon
 
 from reportgen import data, model, seed
 from reportgen.errors import ContextError, TrainingError
-
+from reportgen.history import EpochRecord, History
 
 # -- settings -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -30,21 +35,36 @@ class TrainConfig:
     weight_decay: float = seed.WEIGHT_DECAY
     seed: int = seed.SEED  # weights and the order of every epoch follow from it
 
-    def describe(self) -> dict:
-        return {**asdict(self), "optimizer": "SGD with momentum (mxnet.optimizer.SGD)",
-                "initializer": model.INITIALIZER_NAME,
-                "loss": "softmax cross-entropy on the full2 logits"}
+    def describe(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "optimizer": "SGD with momentum (mxnet.optimizer.SGD)",
+            "initializer": model.INITIALIZER_NAME,
+            "loss": "softmax cross-entropy on the full2 logits",
+        }
+
+
+# Told the batches done so far, the running loss and accuracy, and images per second.
+Update = Callable[[int, float, float, float], None]
 
 
 class Progress(Protocol):
-    """What the loop reports to; cli.py draws it as a progress bar."""
+    """What the loop reports to; cli.py draws it as a progress bar (progress.EpochBar).
 
-    def start_epoch(self, epoch: int, epochs: int, batches: int) -> None: ...
-    def update(self, batches_done: int, loss: float, accuracy: float) -> None: ...
-    def end_epoch(self, record: dict) -> None: ...
+    `epoch()` is a context manager, so whatever it shows is closed even when training
+    stops mid-epoch (an error, Ctrl-C).
+    """
+
+    def epoch(self, epoch: int, epochs: int, batches: int) -> AbstractContextManager[Update]: ...
+    def end_epoch(self, record: EpochRecord) -> None: ...
+
+
+def _no_update(batches_done: int, loss: float, accuracy: float, images_per_second: float) -> None:
+    pass
 
 
 # -- devices --------------------------------------------------------------------------
+
 
 def parse_contexts(spec: str) -> list[mx.Context]:
     """'auto', 'cpu', 'gpu', 'gpu:0,1' or 'cpu:0,1' -> MXNet contexts.
@@ -68,8 +88,9 @@ def parse_contexts(spec: str) -> list[mx.Context]:
     if kind == "gpu":
         missing = [i for i in numbers if i >= gpus]
         if missing:
-            raise ContextError(f"--ctx {spec}: no GPU {missing[0]} on this machine "
-                               f"({gpus} GPU{'s' if gpus != 1 else ''} found)")
+            raise ContextError(
+                f"--ctx {spec}: no GPU {missing[0]} on this machine ({gpus} GPU{'s' if gpus != 1 else ''} found)"
+            )
         return [mx.gpu(i) for i in numbers]
     return [mx.cpu(i) for i in numbers]
 
@@ -85,8 +106,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _save_checkpoint(folder: Path, epoch: int, net: model.LeNet, trainer: gluon.Trainer,
-                     identity: dict, history: dict) -> None:
+def _save_checkpoint(
+    folder: Path, epoch: int, net: model.LeNet, trainer: gluon.Trainer, identity: dict[str, Any], history: History
+) -> None:
     """Parameters and optimizer state first, then the JSON that names them.
 
     The JSON is the commit point: an interrupted save leaves the previous
@@ -98,14 +120,14 @@ def _save_checkpoint(folder: Path, epoch: int, net: model.LeNet, trainer: gluon.
         tmp = folder / f".{stem}{suffix}.tmp"
         save(str(tmp))
         os.replace(tmp, folder / f"{stem}{suffix}")
-    record = {"epoch": epoch, "stem": stem, "identity": identity, "history": history}
+    record = {"epoch": epoch, "stem": stem, "identity": identity, "history": history.to_json()}
     _atomic_write_text(folder / CHECKPOINT, json.dumps(record))
     for old in folder.glob("epoch-*"):
         if not old.name.startswith(stem):
             old.unlink()
 
 
-def _load_checkpoint(folder: Path, identity: dict) -> dict | None:
+def _load_checkpoint(folder: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
     path = folder / CHECKPOINT
     if not path.is_file():
         return None
@@ -116,26 +138,28 @@ def _load_checkpoint(folder: Path, identity: dict) -> dict | None:
         raise TrainingError(f"{path}: unreadable checkpoint; delete {folder} to start afresh") from None
     for key, value in identity.items():
         if saved.get(key) != value:
-            raise TrainingError(f"{path}: the checkpoint was made with {key}={saved.get(key)!r}, "
-                                f"this run has {value!r}; resume with the same settings")
+            raise TrainingError(
+                f"{path}: the checkpoint was made with {key}={saved.get(key)!r}, "
+                f"this run has {value!r}; resume with the same settings"
+            )
     return record
 
 
 # -- evaluation helper ----------------------------------------------------------------
 
-def evaluate_loss(net: model.LeNet, x: mx.nd.NDArray, y: mx.nd.NDArray,
-                  batch_size: int) -> tuple[float, float]:
+
+def evaluate_loss(net: model.LeNet, x: mx.nd.NDArray, y: mx.nd.NDArray, batch_size: int) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over (x, y), both on one device."""
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     n = x.shape[0]
     total_loss = mx.nd.zeros((1,), ctx=x.context)
     correct = mx.nd.zeros((1,), ctx=x.context)
     for start in range(0, n, batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         short = batch_size - xb.shape[0]
         if short:  # pad to the batch size the cached graph was built for
             xb = mx.nd.concat(xb, mx.nd.zeros((short, *xb.shape[1:]), ctx=x.context), dim=0)
-        logits = net.logits(xb)[:batch_size - short]
+        logits = net.logits(xb)[: batch_size - short]
         total_loss += loss_fn(logits, yb).sum()
         correct += (logits.argmax(axis=1) == yb).sum()
     return float(total_loss.asscalar()) / n, float(correct.asscalar()) / n
@@ -143,110 +167,191 @@ def evaluate_loss(net: model.LeNet, x: mx.nd.NDArray, y: mx.nd.NDArray,
 
 # -- the loop -------------------------------------------------------------------------
 
-def fit(dataset: data.Dataset, config: TrainConfig, contexts: list[mx.Context],
-        checkpoint_dir: Path | None = None, resume: bool = False,
-        progress: Progress | None = None, sync_every: int = 50) -> tuple[model.LeNet, dict]:
-    """Train from scratch, or from the last checkpoint with resume=True.
 
-    Returns the network and the history (the body of history.json). Every epoch
-    ends with a checkpoint in checkpoint_dir, if one is given.
-    """
-    n_dev = len(contexts)
+def _steps(dataset: data.Dataset, config: TrainConfig, n_dev: int) -> int:
+    """Batches per epoch, after checking the settings can train at all."""
+    for name in ("epochs", "batch_size"):
+        if getattr(config, name) < 1:
+            raise TrainingError(f"--{name.replace('_', '-')} must be at least 1")
     n_train = len(dataset.train_x)
     if config.batch_size % n_dev:
         raise TrainingError(f"--batch-size {config.batch_size} does not split evenly over {n_dev} devices")
     if n_train < config.batch_size:
         raise TrainingError(f"{n_train} training images are fewer than one batch of {config.batch_size}")
-    for name in ("epochs", "batch_size"):
-        if getattr(config, name) < 1:
-            raise TrainingError(f"--{name.replace('_', '-')} must be at least 1")
     # A partial last batch would change the graph's shape; each epoch's order is
     # different, so every image is still seen over the run.
-    steps = n_train // config.batch_size
+    return n_train // config.batch_size
 
-    identity = {**asdict(config), "epochs": None, "devices": n_dev,
-                "data": dataset.checksums, "train_images": n_train, "test_images": len(dataset.test_x)}
-    net = model.build(contexts, seed=config.seed)
-    trainer = gluon.Trainer(net.collect_params(), "sgd",
-                            {"learning_rate": config.learning_rate, "momentum": config.momentum,
-                             "wd": config.weight_decay},
-                            kvstore="device", update_on_kvstore=False)
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    history: dict = {"batches": [], "epochs": []}
-    first_epoch = 1
 
-    record = _load_checkpoint(checkpoint_dir, identity) if resume and checkpoint_dir else None
-    if record is not None:
-        net.load_parameters(str(checkpoint_dir / f"{record['stem']}.params"), ctx=contexts)
-        trainer.load_states(str(checkpoint_dir / f"{record['stem']}.states"))
-        history = record["history"]
-        first_epoch = record["epoch"] + 1
+def fit(
+    dataset: data.Dataset,
+    config: TrainConfig,
+    contexts: list[mx.Context],
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+    sync_every: int = 50,
+) -> tuple[model.LeNet, History]:
+    """Train from scratch, or from the last checkpoint with resume=True.
 
+    Returns the network and its History. Every epoch ends with a checkpoint in
+    checkpoint_dir, if one is given.
+    """
+    steps = _steps(dataset, config, len(contexts))
+    identity = {
+        **asdict(config),
+        "epochs": None,
+        "devices": len(contexts),
+        "data": dataset.checksums,
+        "train_images": len(dataset.train_x),
+        "test_images": len(dataset.test_x),
+    }
+    net, trainer = _network(config, contexts)
+    history, first_epoch = History.empty(), 1
+    if resume and checkpoint_dir is not None:
+        history, first_epoch = _resume(checkpoint_dir, identity, net, trainer, contexts)
     # The whole data set lives on the first device; batches are slices of it.
     home = contexts[0]
-    train_x = mx.nd.array(data.to_input(dataset.train_x), ctx=home)  # (n, 1, 28, 28)
-    train_y = mx.nd.array(dataset.train_y, ctx=home, dtype="float32")  # (n,)
-    test_x = mx.nd.array(data.to_input(dataset.test_x), ctx=home)
-    test_y = mx.nd.array(dataset.test_y, ctx=home, dtype="float32")
-
+    train_x, train_y = _on_device(dataset.train_x, dataset.train_y, home)
+    test_x, test_y = _on_device(dataset.test_x, dataset.test_y, home)
     for epoch in range(first_epoch, config.epochs + 1):
-        if progress:
-            progress.start_epoch(epoch, config.epochs, steps)
-        order = mx.nd.array(np.random.default_rng([config.seed, epoch]).permutation(n_train),
-                            ctx=home, dtype="int64")
-        xs, ys = train_x.take(order), train_y.take(order)  # this epoch's order, on device
-        losses, hits = [], []  # per-batch NDArrays; read back every sync_every batches
-        started = time.perf_counter()
-        for step in range(steps):
-            lo = step * config.batch_size
-            x_parts = gluon.utils.split_and_load(xs[lo:lo + config.batch_size], contexts)
-            y_parts = gluon.utils.split_and_load(ys[lo:lo + config.batch_size], contexts)
-            with autograd.record():
-                logits = [net.logits(x) for x in x_parts]  # (batch/n_dev, 10) each
-                batch_losses = [loss_fn(z, y) for z, y in zip(logits, y_parts)]
-            for part in batch_losses:
-                part.backward()
-            trainer.step(config.batch_size)
-            losses.append(mx.nd.add_n(*[part.sum().as_in_context(home) for part in batch_losses]))
-            hits.append(mx.nd.add_n(*[(z.argmax(axis=1) == y).sum().as_in_context(home)
-                                      for z, y in zip(logits, y_parts)]))
-            if (step + 1) % sync_every == 0 or step + 1 == steps:
-                done = _check_finite(losses, epoch, checkpoint_dir)
-                if progress:
-                    progress.update(step + 1, done[-sync_every:].mean() / config.batch_size,
-                                    np.concatenate([h.asnumpy() for h in hits[-sync_every:]]).mean()
-                                    / config.batch_size)
-        seconds = time.perf_counter() - started
-
-        batch_loss = np.concatenate([part.asnumpy() for part in losses]) / config.batch_size
-        batch_acc = np.concatenate([part.asnumpy() for part in hits]) / config.batch_size
-        history["batches"].extend(
-            {"epoch": epoch, "batch": i + 1, "loss": float(loss), "accuracy": float(acc)}
-            for i, (loss, acc) in enumerate(zip(batch_loss, batch_acc)))
-        eval_started = time.perf_counter()
-        test_loss, test_accuracy = evaluate_loss(net, test_x, test_y, config.batch_size)
-        epoch_record = {
-            "epoch": epoch, "train_loss": float(batch_loss.mean()),
-            "train_accuracy": float(batch_acc.mean()), "test_loss": test_loss,
-            "test_accuracy": test_accuracy, "seconds": seconds,
-            "eval_seconds": time.perf_counter() - eval_started,
-        }
-        history["epochs"].append(epoch_record)
+        order = mx.nd.array(
+            np.random.default_rng([config.seed, epoch]).permutation(len(train_x)), ctx=home, dtype="int64"
+        )
+        shown = progress.epoch(epoch, config.epochs, steps) if progress else contextlib.nullcontext(_no_update)
+        check = _stop_if_not_finite(epoch, checkpoint_dir)
+        with shown as update:
+            batches = (train_x.take(order), train_y.take(order))
+            losses, hits, seconds = _train_epoch(net, trainer, batches, contexts, config, sync_every, check, update)
+        record = _epoch_record(epoch, net, losses, hits, seconds, (test_x, test_y), config.batch_size)
+        history = history.with_epoch(losses, hits, record)
         if checkpoint_dir is not None:
             _save_checkpoint(checkpoint_dir, epoch, net, trainer, identity, history)
         if progress:
-            progress.end_epoch(epoch_record)
+            progress.end_epoch(record)
     return net, history
 
 
-def _check_finite(losses: list[mx.nd.NDArray], epoch: int, checkpoint_dir: Path | None) -> np.ndarray:
-    """Read the batch losses so far; stop at the first that is NaN or infinite."""
-    values = np.concatenate([part.asnumpy() for part in losses])
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        kept = (f"the checkpoint of epoch {epoch - 1} stays in {checkpoint_dir}"
-                if checkpoint_dir and epoch > 1 else "no checkpoint was written")
-        raise TrainingError(f"the loss became {values[bad[0]]} at epoch {epoch}, batch {bad[0] + 1}; "
-                            f"try a smaller --lr; {kept}")
-    return values
+def _network(config: TrainConfig, contexts: list[mx.Context]) -> tuple[model.LeNet, gluon.Trainer]:
+    """A fresh LeNet on every device, and its SGD trainer."""
+    net = model.build(contexts, seed=config.seed)
+    trainer = gluon.Trainer(
+        net.collect_params(),
+        "sgd",
+        {"learning_rate": config.learning_rate, "momentum": config.momentum, "wd": config.weight_decay},
+        kvstore="device",
+        update_on_kvstore=False,
+    )
+    return net, trainer
 
+
+def _resume(
+    folder: Path, identity: dict[str, Any], net: model.LeNet, trainer: gluon.Trainer, contexts: list[mx.Context]
+) -> tuple[History, int]:
+    """Parameters, optimizer state and history from the last checkpoint; the epoch to start at."""
+    record = _load_checkpoint(folder, identity)
+    if record is None:
+        return History.empty(), 1
+    net.load_parameters(str(folder / f"{record['stem']}.params"), ctx=contexts)
+    trainer.load_states(str(folder / f"{record['stem']}.states"))
+    return History.from_json(record["history"], str(folder / CHECKPOINT)), record["epoch"] + 1
+
+
+def _on_device(images: np.ndarray, labels: np.ndarray, ctx: mx.Context) -> tuple[mx.nd.NDArray, mx.nd.NDArray]:
+    """Images as the network's input (n, 1, 28, 28) and labels as float32 (n,), on `ctx`."""
+    return mx.nd.array(data.to_input(images), ctx=ctx), mx.nd.array(labels, ctx=ctx, dtype="float32")
+
+
+def _train_epoch(
+    net: model.LeNet,
+    trainer: gluon.Trainer,
+    shuffled: tuple[mx.nd.NDArray, mx.nd.NDArray],
+    contexts: list[mx.Context],
+    config: TrainConfig,
+    sync_every: int,
+    check: Callable[[np.ndarray], None],
+    update: Update,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """One pass over the shuffled (images, labels) in batches; returns each batch's mean loss
+    and accuracy, and the seconds it took.
+
+    Losses and hits stay on the device and are read back every sync_every batches: reading
+    them every batch costs a quarter of the throughput (benchmarks/RESULTS.md).
+    """
+    xs, ys = shuffled
+    batch_size = config.batch_size
+    steps = len(xs) // batch_size
+    home = contexts[0]
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    losses, hits = [], []  # per-batch NDArrays of shape (1,)
+    started = time.perf_counter()
+    for step in range(steps):
+        lo = step * batch_size
+        x_parts = gluon.utils.split_and_load(xs[lo : lo + batch_size], contexts)
+        y_parts = gluon.utils.split_and_load(ys[lo : lo + batch_size], contexts)
+        with autograd.record():
+            logits = [net.logits(x) for x in x_parts]  # (batch/n_dev, 10) each
+            batch_losses = [loss_fn(z, y) for z, y in zip(logits, y_parts)]
+        for part in batch_losses:
+            part.backward()
+        trainer.step(batch_size)
+        losses.append(mx.nd.add_n(*[part.sum().as_in_context(home) for part in batch_losses]))
+        hits.append(mx.nd.add_n(*[(z.argmax(axis=1) == y).sum().as_in_context(home) for z, y in zip(logits, y_parts)]))
+        if (step + 1) % sync_every == 0 or step + 1 == steps:
+            done = np.concatenate([part.asnumpy() for part in losses]) / batch_size
+            check(done)
+            recent = np.concatenate([h.asnumpy() for h in hits[-sync_every:]]) / batch_size
+            update(
+                step + 1,
+                float(done[-sync_every:].mean()),
+                float(recent.mean()),
+                (step + 1) * batch_size / (time.perf_counter() - started),
+            )
+    seconds = time.perf_counter() - started
+    return (
+        np.concatenate([part.asnumpy() for part in losses]) / batch_size,
+        np.concatenate([part.asnumpy() for part in hits]) / batch_size,
+        seconds,
+    )
+
+
+def _epoch_record(
+    epoch: int,
+    net: model.LeNet,
+    losses: np.ndarray,
+    hits: np.ndarray,
+    seconds: float,
+    test: tuple[mx.nd.NDArray, mx.nd.NDArray],
+    batch_size: int,
+) -> EpochRecord:
+    """The epoch's numbers: its batches' means, and the test set after it."""
+    started = time.perf_counter()
+    test_loss, test_accuracy = evaluate_loss(net, *test, batch_size)
+    return EpochRecord(
+        epoch=epoch,
+        train_loss=float(losses.mean()),
+        train_accuracy=float(hits.mean()),
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        seconds=seconds,
+        eval_seconds=time.perf_counter() - started,
+        images_per_second=len(losses) * batch_size / seconds,
+    )
+
+
+def _stop_if_not_finite(epoch: int, checkpoint_dir: Path | None) -> Callable[[np.ndarray], None]:
+    """A check of the batch losses so far that stops training at the first NaN or infinity."""
+
+    def check(values: np.ndarray) -> None:
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            kept = (
+                f"the checkpoint of epoch {epoch - 1} stays in {checkpoint_dir}"
+                if checkpoint_dir and epoch > 1
+                else "no checkpoint was written"
+            )
+            raise TrainingError(
+                f"the loss became {values[bad[0]]} at epoch {epoch}, batch {bad[0] + 1}; try a smaller --lr; {kept}"
+            )
+
+    return check

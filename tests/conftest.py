@@ -1,17 +1,32 @@
-"""Shared fixtures: the embedded MNIST, small slices of it, a CLI runner, a small trained run."""
+"""Shared fixtures: the embedded MNIST, small slices of it, a CLI runner, a small trained run,
+and hand-made values of each stage for the tests that start after it."""
+
 from __future__ import annotations
 
 import gzip
+import hashlib
+import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 # As the CLI does, before mxnet is first imported.
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from reportgen import data
+from reportgen import data, seed
+from reportgen.data import DataRecord
+from reportgen.evaluate import Evaluation
+from reportgen.history import EpochRecord, History
+from reportgen.inspection import Inspection
+from reportgen.layers import LAYERS, SHAPES, TANH_RANGE
+from reportgen.report import BY_CLASS
+from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
+
+BY_CLASS_KEYS = [key for key, _ in BY_CLASS]
 
 MNIST = data.DEFAULT_DATA_DIR
 
@@ -43,7 +58,161 @@ def trained_run(tmp_path_factory) -> Path:
     from reportgen.cli import main
 
     out = tmp_path_factory.mktemp("trained") / "run"
-    result = CliRunner().invoke(main, ["train", "-q", "--epochs", "1", "--train-limit", "3000",
-                                       "--test-limit", "1000", "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["train", "-q", "--epochs", "1", "--train-limit", "3000", "--test-limit", "1000", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     return out
+
+
+# -- hand-made stage values, shared by the figure, report and pipeline tests ------------------
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under a folder, by relative path."""
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def fake_inspection(test_labels: np.ndarray, cases: int = 1, seed: int = 7) -> Inspection:
+    """An Inspection of test images 0, 3, 6, ... with random values of each layer's range."""
+    rng = np.random.default_rng(seed)
+    indices = np.arange(cases, dtype=np.int64) * 3
+    outputs = {}
+    for layer in LAYERS:
+        x = rng.normal(0, 2, size=(cases, *SHAPES[layer])).astype(np.float32)
+        outputs[layer] = np.tanh(x) if layer in TANH_RANGE else x
+    logits = outputs["full2"].astype(np.float64)
+    outputs["softm"] = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+    return Inspection(
+        indices=indices,
+        labels=np.asarray(test_labels)[indices].astype(np.int64),
+        predictions=outputs["softm"].argmax(1).astype(np.int64),
+        outputs=outputs,
+        kernels={
+            "conv1": rng.normal(0, 0.3, (20, 1, 5, 5)).astype(np.float32),
+            "conv2": rng.normal(0, 0.05, (50, 20, 5, 5)).astype(np.float32),
+        },
+    )
+
+
+def metrics_body(worst_count: int = 10) -> dict:
+    """A metrics.json body by hand: the seed's table and printed statistics, a worst pair of
+    4s read as 9s, three confident mistakes, and a calibration with two empty bins."""
+    overall = {key: (None if math.isnan(value) else value) for key, value in seed.OVERALL.items()}
+    by_class = [{"class": k, **{key: 0.99 for key in BY_CLASS_KEYS}} for k in range(10)]
+    by_class[3]["f1"] = None  # NA, as caret gives for an undefined F1
+    probabilities = [[0.0] * 10 for _ in range(worst_count)]
+    for p in probabilities:
+        p[9], p[4] = 0.8, 0.2
+    bins = [
+        {"lower": k / 10, "upper": (k + 1) / 10, "count": 10, "confidence": k / 10 + 0.05, "accuracy": k / 10}
+        for k in range(10)
+    ]
+    bins[1].update(count=0, confidence=None, accuracy=None)
+    bins[2].update(count=0, confidence=None, accuracy=None)
+    bins[9].update(count=9920, confidence=0.995, accuracy=0.993)
+    return {
+        "n_test": 10000,
+        "confusion_matrix": [list(row) for row in seed.CONFUSION_TABLE],
+        "overall": overall,
+        "by_class": by_class,
+        "worst_pair": {
+            "prediction": 9,
+            "reference": 4,
+            "count": worst_count,
+            "indices": [4, 6, 19, 33, 47, 60, 71, 80, 91, 95][:worst_count],
+            "probabilities": probabilities,
+        },
+        "top_errors": [
+            {
+                "index": 4,
+                "label": 4,
+                "prediction": 9,
+                "confidence": 0.97,
+                "probabilities": [0.0] * 4 + [0.03] + [0.0] * 4 + [0.97],
+            },
+            {
+                "index": 8,
+                "label": 5,
+                "prediction": 3,
+                "confidence": 0.9,
+                "probabilities": [0.0] * 3 + [0.9] + [0.0, 0.1] + [0.0] * 4,
+            },
+            {
+                "index": 12,
+                "label": 7,
+                "prediction": 2,
+                "confidence": 0.6,
+                "probabilities": [0.0] * 2 + [0.6] + [0.0] * 4 + [0.4] + [0.0] * 2,
+            },
+        ],
+        "calibration": {"bins": bins, "ece": 0.0123},
+    }
+
+
+def make_evaluation(body: dict | None = None) -> Evaluation:
+    return Evaluation.from_json(body or metrics_body())
+
+
+def make_history(epochs: int = 2, batches: int = 30) -> History:
+    """A run whose loss falls as 2.3/step and accuracy rises as 1 - 0.9/step."""
+    steps = np.arange(1, epochs * batches + 1)
+    return History(
+        batch_epoch=np.repeat(np.arange(1, epochs + 1), batches),
+        batch_loss=2.3 / steps,
+        batch_accuracy=1 - 0.9 / steps,
+        epochs=tuple(
+            EpochRecord(
+                epoch=e,
+                train_loss=0.5 / e,
+                train_accuracy=0.9 + 0.01 * e,
+                test_loss=0.4 / e,
+                test_accuracy=0.95 + 0.01 * e,
+                seconds=10.0 + e,
+                eval_seconds=1.5,
+                images_per_second=5000.0 + e,
+            )
+            for e in range(1, epochs + 1)
+        ),
+    )
+
+
+def make_record(**changes) -> RunRecord:
+    """The record of a two-epoch run on the published MNIST, as a build writes it."""
+    record = RunRecord(
+        command="reportgen build --epochs 2",
+        arguments={"epochs": 2, "out": "output"},
+        contexts=("cpu(0)",),
+        data=DataRecord(
+            dir=None,
+            files=dict(seed.MNIST_SHA256),
+            published_mnist=True,
+            train_images=60000,
+            test_images=10000,
+            train_total=60000,
+            test_total=10000,
+            pixel_scaling="divided by 255, to [0, 1]",
+        ),
+        model=ModelRecord(source=TRAINED_HERE, epoch=2),
+        training={
+            "epochs": 2,
+            "batch_size": 100,
+            "learning_rate": 0.05,
+            "momentum": 0.9,
+            "weight_decay": 1e-5,
+            "seed": 42,
+            "initializer": "Xavier",
+            "optimizer": "SGD",
+        },
+        title="LeNet on MNIST",
+        timings={"data": 1.5, "train": 83.0, "evaluate": 2.0},
+        created="2026-11-28T17:00:00+00:00",
+        reportgen="0.1.0",
+        versions={"python": "3.11.9", "mxnet": "1.9.1", "weasyprint": "70.0"},
+        platform="Linux-x86_64",
+    )
+    return replace(record, **changes)

@@ -1,4 +1,5 @@
 """The command line: help, versions, environment variables, exit codes, and every error path."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +12,7 @@ import warnings
 import mxnet as mx
 import numpy as np
 import pytest
+from conftest import digest
 
 from reportgen import __version__, seed
 from reportgen.cli import main
@@ -35,11 +37,6 @@ def copy_run(run, tmp_path):
     return target
 
 
-def digest(folder) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_exit_codes(runner, command):
     result = runner.invoke(main, [command, "--help"])
@@ -52,16 +49,30 @@ def test_version_and_fast_help():
     result = subprocess.run([sys.executable, "-m", "reportgen", "--version"], capture_output=True, text=True)
     assert result.stdout.strip() == f"reportgen, version {__version__}"
     # --help must not import the heavy libraries.
-    probe = ("import sys; from reportgen.cli import main; "
-             "print(sorted(m for m in ('mxnet', 'matplotlib', 'weasyprint') if m in sys.modules))")
+    probe = (
+        "import sys; from reportgen.cli import main; "
+        "print(sorted(m for m in ('mxnet', 'matplotlib', 'weasyprint') if m in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"
 
 
-def test_usage_errors_exit_2(runner):
-    assert runner.invoke(main, ["build", "--epochs", "0"]).exit_code == 2
-    assert runner.invoke(main, ["nonsense"]).exit_code == 2
-    result = runner.invoke(main, ["evaluate", "--out", "x"])
-    assert result.exit_code == 2 and "Missing option '--model'" in result.stderr
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["build", "--epochs", "0"], "Invalid value for '--epochs'"),
+        (["nonsense"], "No such command 'nonsense'"),
+        (["evaluate", "--out", "x"], "Missing option '--model'"),
+        (["build", "--no-such-option"], "No such option '--no-such-option'"),
+        (["build", "--data-dir", "no/such/folder"], "'no/such/folder' does not exist"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(runner, args, fragment):
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert lines[1].startswith("try '") and lines[1].endswith(" -h' for help")
+    assert "Usage:" not in result.output
 
 
 def test_options_come_from_the_environment(runner, tmp_path):
@@ -85,27 +96,34 @@ def test_train_writes_a_loadable_model_and_a_record(trained_run):
     assert set(manifest["files"]) == {"model/lenet-symbol.json", "model/lenet-0001.params", "history.json"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = mx.gluon.SymbolBlock.imports(str(trained_run / "model/lenet-symbol.json"), ["data"],
-                                           str(trained_run / "model/lenet-0001.params"))
+        net = mx.gluon.SymbolBlock.imports(
+            str(trained_run / "model/lenet-symbol.json"), ["data"], str(trained_run / "model/lenet-0001.params")
+        )
     assert net(mx.nd.zeros((1, 1, 28, 28))).shape == (1, 10)
 
 
 def test_one_epoch_on_6000_images_reaches_90_percent(runner, tmp_path):
     out = tmp_path / "x"
-    result = runner.invoke(main, ["train", "--epochs", "1", "--train-limit", "6000", "--test-limit", "1000",
-                                  "--out", str(out)])
+    result = runner.invoke(
+        main, ["train", "--epochs", "1", "--train-limit", "6000", "--test-limit", "1000", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     history = json.loads((out / "history.json").read_text())
     assert history["epochs"][0]["test_accuracy"] >= 0.90
     assert "epoch 1/1" in result.stderr  # progress was shown
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    (lambda d: (d / "train-images-idx3-ubyte").write_bytes((d / "train-images-idx3-ubyte").read_bytes()[:5000]),
-     "train-images-idx3-ubyte: truncated"),
-    (lambda d: (d / "train-labels-idx1-ubyte").write_bytes(b"\x01\x02\x08\x01"), "wrong magic number"),
-    (lambda d: (d / "t10k-images-idx3-ubyte").unlink(), "no test images file"),
-])
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        (
+            lambda d: (d / "train-images-idx3-ubyte").write_bytes((d / "train-images-idx3-ubyte").read_bytes()[:5000]),
+            "train-images-idx3-ubyte: truncated",
+        ),
+        (lambda d: (d / "train-labels-idx1-ubyte").write_bytes(b"\x01\x02\x08\x01"), "wrong magic number"),
+        (lambda d: (d / "t10k-images-idx3-ubyte").unlink(), "no test images file"),
+    ],
+)
 def test_bad_data_exits_2_and_keeps_the_previous_run(runner, trained_run, mnist_copy, tmp_path, damage, fragment):
     run = copy_run(trained_run, tmp_path)
     before = digest(run)
@@ -117,20 +135,38 @@ def test_bad_data_exits_2_and_keeps_the_previous_run(runner, trained_run, mnist_
 
 
 def test_unpublished_data_warns_but_works(runner, mnist_copy, tmp_path):
-    result = runner.invoke(main, ["train", "--epochs", "1", "--train-limit", "200", "--test-limit", "100",
-                                  "--data-dir", str(mnist_copy), "--out", str(tmp_path / "r")])
+    result = runner.invoke(
+        main,
+        [
+            "train",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "200",
+            "--test-limit",
+            "100",
+            "--data-dir",
+            str(mnist_copy),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stderr and "not the published MNIST" in result.stderr
 
 
 def test_bad_models_exit_2(runner, trained_run, tmp_path):
-    one_line_error(runner.invoke(main, ["evaluate", "--model", str(tmp_path), "--out", str(tmp_path / "o")]),
-                   "no lenet-symbol.json")
+    one_line_error(
+        runner.invoke(main, ["evaluate", "--model", str(tmp_path), "--out", str(tmp_path / "o")]),
+        "no lenet-symbol.json",
+    )
     run = copy_run(trained_run, tmp_path)
     params = run / "model" / "lenet-0001.params"
     params.write_bytes(params.read_bytes()[:5000])
-    one_line_error(runner.invoke(main, ["evaluate", "--model", str(run), "--out", str(tmp_path / "o")]),
-                   "cannot load the parameters")
+    one_line_error(
+        runner.invoke(main, ["evaluate", "--model", str(run), "--out", str(tmp_path / "o")]),
+        "cannot load the parameters",
+    )
 
 
 def test_interrupt_is_a_clean_abort(runner, monkeypatch, tmp_path):
@@ -154,8 +190,9 @@ def test_an_internal_failure_exits_1_with_one_line(runner, monkeypatch, tmp_path
     monkeypatch.setattr(pipeline, "run_train", broken)
     result = runner.invoke(main, ["train", "--out", str(tmp_path)])
     assert result.exit_code == 1
-    assert result.stderr.strip() == ("error: internal failure: ZeroDivisionError: division by zero "
-                                     "(run with -v for the traceback)")
+    assert result.stderr.strip() == (
+        "error: internal failure: ZeroDivisionError: division by zero (run with -v for the traceback)"
+    )
     result = runner.invoke(main, ["train", "-v", "--out", str(tmp_path)])
     assert "Traceback" in result.stderr
 
@@ -180,5 +217,52 @@ def test_an_out_that_is_a_file_is_refused_before_training(runner, tmp_path):
     assert "epoch" not in result.stderr and taken.read_text() == "mine"
     from reportgen import pipeline
     from reportgen.errors import ReportgenError
+
     with pytest.raises(ReportgenError, match="exists and is not a folder"):  # the API checks too
         pipeline.run_train(pipeline.RunSettings(out=taken))
+
+
+def test_render_needs_no_mxnet(trained_run, tmp_path):
+    """The report's own modules, and `reportgen render` of a finished run, never import mxnet."""
+    probe = "import sys, reportgen.report, reportgen.figures, reportgen.pipeline; print('mxnet' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_library_chatter_stays_out_of_a_default_run(runner, monkeypatch, trained_run, tmp_path, caplog):
+    """What WeasyPrint and fontTools log about fonts and optional libraries is not even
+    recorded by default (their loggers' levels); -v lets their warnings through, -vv all."""
+    import logging
+
+    from reportgen import report
+
+    render_pdf = report.render_pdf
+
+    def chatty(*args, **kwargs):
+        logging.getLogger("weasyprint").warning("Using fontTools instead of HarfBuzz-Subset for font")
+        logging.getLogger("fontTools.subset").info("maxp pruned")
+        return render_pdf(*args, **kwargs)
+
+    def heard() -> set[tuple[str, int]]:
+        return {(r.name, r.levelno) for r in caplog.records if r.name.startswith(("weasyprint", "fontTools"))}
+
+    monkeypatch.setattr(report, "render_pdf", chatty)
+    args = [
+        "build",
+        "--model",
+        str(trained_run),
+        "--test-limit",
+        "200",
+        "--format",
+        "pdf",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    caplog.set_level(logging.DEBUG, logger="reportgen")
+    assert runner.invoke(main, args).exit_code == 0
+    assert heard() == set()
+    caplog.clear()
+    assert runner.invoke(main, [*args, "-v"]).exit_code == 0
+    assert ("weasyprint", logging.WARNING) in heard() and ("fontTools.subset", logging.INFO) not in heard()
+    caplog.clear()
+    assert runner.invoke(main, [*args, "-vv"]).exit_code == 0
+    assert ("fontTools.subset", logging.INFO) in heard()

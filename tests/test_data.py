@@ -1,4 +1,5 @@
 """The IDX reader and the Dataset, against the IDX spec and MNIST's published facts."""
+
 from __future__ import annotations
 
 import gzip
@@ -17,8 +18,7 @@ TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """An IDX file written straight from the format's description (unsigned bytes)."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(
-        struct.pack(">I", d) for d in array.shape)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
     return header + array.astype(np.uint8).tobytes()
 
 
@@ -38,7 +38,7 @@ def test_limits_take_the_first_images(small):
     assert len(small.train_x) == 3000 and len(small.test_y) == 1000
     assert np.array_equal(small.train_x, full.train_x[:3000])
     assert np.array_equal(small.test_y, full.test_y[:1000])
-    assert small.train_total == 60000 and small.describe()["train_images"] == 3000
+    assert small.train_total == 60000 and small.describe().train_images == 3000
 
 
 def test_read_idx_matches_a_hand_written_file(tmp_path):
@@ -53,7 +53,7 @@ def test_read_idx_matches_a_hand_written_file(tmp_path):
 
 
 def test_the_seeds_file_names_and_raw_files_are_accepted(mnist_copy):
-    for role, (name, seed_name) in data.FILES.items():
+    for name, seed_name in data.FILES.values():
         (mnist_copy / name).rename(mnist_copy / seed_name)
     ds = data.load(mnist_copy, train_limit=10, test_limit=10)
     assert tuple(ds.train_y[:5]) == seed.FIRST_TRAIN_LABELS
@@ -67,24 +67,40 @@ def test_to_input_scales_to_unit_range(small):
     assert x[3, 0, 10, 12] == pytest.approx(small.test_x[3, 10, 12] / 255.0)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "train-images-idx3-ubyte").write_bytes(
-        (d / "train-images-idx3-ubyte").read_bytes()[:16 + 784 * 1276 + 100]),
-     "train-images-idx3-ubyte: truncated: header says 60000 images, file holds 1276"),
-    (lambda d: (d / "t10k-labels-idx1-ubyte").write_bytes(
-        b"\x00\x01" + (d / "t10k-labels-idx1-ubyte").read_bytes()[2:]),
-     "t10k-labels-idx1-ubyte: not an IDX file (wrong magic number)"),
-    (lambda d: (d / "t10k-labels-idx1-ubyte").unlink(),
-     "no test labels file"),
-    (lambda d: (d / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(9999))),
-     "t10k-images-idx3-ubyte holds 10000 images but t10k-labels-idx1-ubyte holds 9999 labels"),
-    (lambda d: (d / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.r_[np.zeros(42), 11, np.zeros(9957)])),
-     "t10k-labels-idx1-ubyte: label 11 at index 42 is outside 0-9"),
-    (lambda d: (d / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros((60000, 2)))),
-     "expected a vector of unsigned-byte labels"),
-    (lambda d: (d / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((10000, 20, 20)))),
-     "expected 28x28 unsigned-byte images"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda d: (d / "train-images-idx3-ubyte").write_bytes(
+                (d / "train-images-idx3-ubyte").read_bytes()[: 16 + 784 * 1276 + 100]
+            ),
+            "train-images-idx3-ubyte: truncated: header says 60000 images, file holds 1276",
+        ),
+        (
+            lambda d: (d / "t10k-labels-idx1-ubyte").write_bytes(
+                b"\x00\x01" + (d / "t10k-labels-idx1-ubyte").read_bytes()[2:]
+            ),
+            "t10k-labels-idx1-ubyte: not an IDX file (wrong magic number)",
+        ),
+        (lambda d: (d / "t10k-labels-idx1-ubyte").unlink(), "no test labels file"),
+        (
+            lambda d: (d / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(9999))),
+            "t10k-images-idx3-ubyte holds 10000 images but t10k-labels-idx1-ubyte holds 9999 labels",
+        ),
+        (
+            lambda d: (d / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.r_[np.zeros(42), 11, np.zeros(9957)])),
+            "t10k-labels-idx1-ubyte: label 11 at index 42 is outside 0-9",
+        ),
+        (
+            lambda d: (d / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros((60000, 2)))),
+            "expected a vector of unsigned-byte labels",
+        ),
+        (
+            lambda d: (d / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((10000, 20, 20)))),
+            "expected 28x28 unsigned-byte images",
+        ),
+    ],
+)
 def test_bad_files_give_one_line_naming_the_file(mnist_copy, damage, message):
     damage(mnist_copy)
     with pytest.raises(DataError) as caught:
@@ -116,7 +132,7 @@ def test_changed_data_is_not_published_mnist(mnist_copy):
     labels.unlink()
     ds = data.load(mnist_copy, train_limit=5, test_limit=5)
     assert not ds.is_published_mnist
-    assert ds.describe()["published_mnist"] is False
+    assert ds.describe().published_mnist is False
 
 
 def test_without_the_embedded_data_the_error_says_what_to_give(monkeypatch, tmp_path):

@@ -1,86 +1,36 @@
 """reportgen.figures: every figure is well-formed SVG with a name and a caption, the same values give
 the same bytes, and what the figures say matches hand-made values and the seed's numbers."""
+
 from __future__ import annotations
 
 import base64
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
 import pytest
+from conftest import fake_inspection, make_evaluation, make_history, metrics_body
 
-from reportgen import data, figures, model, seed
+from reportgen import data, figures, seed
 from reportgen.errors import RenderError
+from reportgen.history import History
+from reportgen.layers import LAYERS
 
 SVG = "{http://www.w3.org/2000/svg}"
-FIXED = ["first_digits", "class_counts", "network", "training_batches", "training_epochs",
-         "confusion", "reliability", "worst_cases", "top_errors", "kernels_conv1", "kernels_conv2"]
-
-
-# -- hand-made values -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StandIn:
-    """The attributes figures.make reads from an inspection.Inspection."""
-    indices: np.ndarray
-    labels: np.ndarray
-    predictions: np.ndarray
-    outputs: dict
-    kernels: dict
-
-
-def stand_in(dataset: data.Dataset, cases: int = 2) -> StandIn:
-    rng = np.random.default_rng(7)
-    indices = np.arange(cases, dtype=np.int64) * 3
-    outputs = {}
-    for layer in model.LAYERS:
-        x = rng.normal(0, 2, size=(cases, *model.SHAPES[layer])).astype(np.float32)
-        if layer.startswith(("act", "pool")) or layer == "flat":
-            x = np.tanh(x)
-        outputs[layer] = x
-    logits = outputs["full2"].astype(np.float64)
-    outputs["softm"] = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
-    return StandIn(
-        indices=indices, labels=dataset.test_y[indices].astype(np.int64),
-        predictions=outputs["softm"].argmax(1).astype(np.int64), outputs=outputs,
-        kernels={"conv1": rng.normal(0, 0.3, (20, 1, 5, 5)).astype(np.float32),
-                 "conv2": rng.normal(0, 0.05, (50, 20, 5, 5)).astype(np.float32)})
-
-
-def history(epochs: int = 2, batches: int = 30) -> dict:
-    rows, records = [], []
-    for e in range(1, epochs + 1):
-        for b in range(1, batches + 1):
-            step = (e - 1) * batches + b
-            rows.append({"epoch": e, "batch": b, "loss": 2.3 / step, "accuracy": 1 - 0.9 / step})
-        records.append({"epoch": e, "train_loss": 0.5 / e, "train_accuracy": 0.9 + 0.01 * e,
-                        "test_loss": 0.4 / e, "test_accuracy": 0.95 + 0.01 * e,
-                        "seconds": 10.0 + e, "eval_seconds": 1.5})
-    return {"batches": rows, "epochs": records}
-
-
-def metrics(worst_count: int = 3) -> dict:
-    bins = [{"lower": k / 10, "upper": (k + 1) / 10, "count": 0, "confidence": None, "accuracy": None}
-            for k in range(10)]
-    bins[5].update(count=40, confidence=0.55, accuracy=0.5)
-    bins[9].update(count=9960, confidence=0.995, accuracy=0.993)
-    probabilities = [[0.0] * 10 for _ in range(worst_count)]
-    for p in probabilities:
-        p[9], p[4] = 0.8, 0.2
-    return {
-        "n_test": 10000,
-        "confusion_matrix": [list(row) for row in seed.CONFUSION_TABLE],
-        "overall": {"accuracy": seed.ACCURACY},
-        "worst_pair": {"prediction": 9, "reference": 4, "count": worst_count,
-                       "indices": [4, 6, 19][:worst_count], "probabilities": probabilities},
-        "top_errors": [{"index": 4, "label": 4, "prediction": 9, "confidence": 0.97,
-                        "probabilities": [0.0] * 4 + [0.03] + [0.0] * 4 + [0.97]},
-                       {"index": 8, "label": 5, "prediction": 3, "confidence": 0.9,
-                        "probabilities": [0.0] * 3 + [0.9] + [0.0, 0.1] + [0.0] * 4}],
-        "calibration": {"bins": bins, "ece": 0.0123},
-    }
+FIXED = [
+    "first_digits",
+    "class_counts",
+    "network",
+    "training_batches",
+    "training_epochs",
+    "confusion",
+    "reliability",
+    "worst_cases",
+    "top_errors",
+    "kernels_conv1",
+    "kernels_conv2",
+]
 
 
 def texts(figure: figures.Figure) -> list[str]:
@@ -94,14 +44,21 @@ def dataset() -> data.Dataset:
 
 
 @pytest.fixture(scope="module")
-def drawn(dataset: data.Dataset) -> dict[str, figures.Figure]:
-    return figures.make(dataset, history(), metrics(), stand_in(dataset, cases=2))
+def values(dataset: data.Dataset) -> tuple:
+    """What figures.make draws from: hand-made values, two inspected digits."""
+    return dataset, make_history(), make_evaluation(metrics_body(worst_count=3)), fake_inspection(dataset.test_y, 2)
+
+
+@pytest.fixture(scope="module")
+def drawn(values) -> dict[str, figures.Figure]:
+    return figures.make(*values)
 
 
 # -- the whole set --------------------------------------------------------------------
 
+
 def test_make_gives_every_figure_in_report_order(drawn):
-    inside = [f"inside_{i}_{part}" for i in range(2) for part in ("input", *model.LAYERS)]
+    inside = [f"inside_{i}_{part}" for i in range(2) for part in ("input", *LAYERS)]
     assert list(drawn) == FIXED + inside
     assert sum(name.startswith("inside_") for name in drawn) == 2 * (1 + 11)
 
@@ -131,33 +88,34 @@ def test_text_stays_text_and_no_date_is_written(drawn):
     assert "<dc:date>" not in svg
 
 
-def test_same_values_give_the_same_bytes(dataset):
-    values = (dataset, history(), metrics(), stand_in(dataset, cases=1))
-    first = figures.make(*values)
-    second = figures.make(*values)
-    assert list(first) == list(second)
-    for name in first:
-        assert first[name].svg == second[name].svg, name
+def test_same_values_give_the_same_bytes(values, drawn):
+    again = figures.make(*values)  # drawn once more, compared with the module's drawing
+    assert list(again) == list(drawn)
+    for name in again:
+        assert again[name].svg == drawn[name].svg, name
 
 
-def test_matplotlib_global_state_is_left_alone(dataset):
+def test_matplotlib_global_state_is_left_alone():
     before = dict(matplotlib.rcParams)
-    figures.confusion(metrics())
+    figures.confusion(np.array(seed.CONFUSION_TABLE))
     assert dict(matplotlib.rcParams) == before
 
 
 # -- tile -----------------------------------------------------------------------------
 
+
 def test_tile_against_a_hand_built_array():
     maps = np.arange(12, dtype=float).reshape(3, 2, 2)  # three 2x2 maps, two per row
     n = np.nan
-    expected = np.array([
-        [0, 1, n, 4, 5],
-        [2, 3, n, 6, 7],
-        [n, n, n, n, n],
-        [8, 9, n, n, n],
-        [10, 11, n, n, n],
-    ])
+    expected = np.array(
+        [
+            [0, 1, n, 4, 5],
+            [2, 3, n, 6, 7],
+            [n, n, n, n, n],
+            [8, 9, n, n, n],
+            [10, 11, n, n, n],
+        ]
+    )
     np.testing.assert_array_equal(figures.tile(maps, cols=2, pad=1), expected)
 
 
@@ -183,18 +141,24 @@ def test_a_mosaic_is_one_image_not_one_per_map(drawn):
 
 # -- what the figures say ---------------------------------------------------------------
 
+
 def test_confusion_cells_hold_the_seed_table_rows_predictions(drawn):
     root = ET.fromstring(drawn["confusion"].svg)
-    cells = {g.get("id"): "".join(g.itertext()).strip() for g in root.iter(f"{SVG}g")
-             if (g.get("id") or "").startswith("cell-")}
+    cells = {
+        g.get("id"): "".join(g.itertext()).strip()
+        for g in root.iter(f"{SVG}g")
+        if (g.get("id") or "").startswith("cell-")
+    }
     assert len(cells) == 100
     for r, row in enumerate(seed.CONFUSION_TABLE):  # rows are predictions
         for c, count in enumerate(row):
             assert cells[f"cell-{r}-{c}"] == str(count), (r, c)
     # the seed's worst pair: 10 images of 4 predicted as 9
     caption = drawn["confusion"].caption
-    assert f"{seed.WORST_PAIR['count']} images of {seed.WORST_PAIR['reference']} " \
-           f"predicted as {seed.WORST_PAIR['prediction']}" in caption
+    assert (
+        f"{seed.WORST_PAIR['count']} images of {seed.WORST_PAIR['reference']} "
+        f"predicted as {seed.WORST_PAIR['prediction']}" in caption
+    )
 
 
 def test_first_digits_are_labelled_as_the_seed_shows(drawn):
@@ -209,10 +173,9 @@ def test_worst_cases_titles_the_pair_and_marks_its_bars(drawn):
 
 
 def test_worst_cases_with_no_errors_says_so(dataset):
-    empty = metrics()
-    empty["worst_pair"] = {"prediction": 0, "reference": 0, "count": 0, "indices": [],
-                           "probabilities": []}
-    figure = figures.worst_cases(dataset, empty)
+    empty = metrics_body()
+    empty["worst_pair"] = {"prediction": None, "reference": None, "count": 0, "indices": [], "probabilities": []}
+    figure = figures.worst_cases(dataset, make_evaluation(empty).worst_pair)
     ET.fromstring(figure.svg)
     assert figure.name == "worst_cases"
     assert any("no" in t.lower() and "misclassified" in t for t in texts(figure))
@@ -220,15 +183,16 @@ def test_worst_cases_with_no_errors_says_so(dataset):
 
 def test_top_errors_show_label_arrow_prediction_and_confidence(drawn):
     words = texts(drawn["top_errors"])
-    assert "4 → 9\np=0.97" in words or ("4 → 9" in " ".join(words) and "p=0.97" in " ".join(words))
-    assert "5 → 3" in " ".join(words)
+    # Each digit's two lines, label → prediction over its confidence, in order of confidence.
+    assert words[:6] == ["4 → 9", "p=0.97", "5 → 3", "p=0.90", "7 → 2", "p=0.60"]
 
 
 def test_reliability_title_has_the_ece_and_empty_bins_do_not_break_it(drawn):
     words = texts(drawn["reliability"])
     assert any("ECE = 1.23%" in t for t in words)
     counts = [t for t in words if re.fullmatch(r"[\d,]+", t)]
-    assert "9,960" in counts and "40" in counts
+    assert "9,920" in counts and "10" in counts
+    assert len(counts) == 8  # one count per bin that holds images: bins 2 and 3 are empty
 
 
 def markers(figure: figures.Figure, series: str) -> int:
@@ -240,15 +204,15 @@ def markers(figure: figures.Figure, series: str) -> int:
 
 def test_one_epoch_is_drawn_as_points(dataset):
     # a one-point line is invisible: each series must carry a marker
-    figure = figures.training_epochs(history(epochs=1, batches=3))
+    figure = figures.training_epochs(make_history(epochs=1, batches=3))
     for series in ("train-accuracy", "test-accuracy", "train-loss", "test-loss"):
         assert markers(figure, series) == 1, series
-    batches = figures.training_batches(history(epochs=1, batches=1))
+    batches = figures.training_batches(make_history(epochs=1, batches=1))
     assert markers(batches, "batch-loss") == 1 and markers(batches, "batch-accuracy") == 1
 
 
 def test_many_batches_and_epochs(dataset):
-    figure = figures.training_batches(history(epochs=12, batches=150))
+    figure = figures.training_batches(make_history(epochs=12, batches=150))
     words = texts(figure)
     assert "epoch" in words and "12" in words  # the epoch axis along the top
     assert "1,800" in figure.caption
@@ -256,12 +220,12 @@ def test_many_batches_and_epochs(dataset):
 
 def test_a_run_without_training_gets_a_note_not_a_crash():
     for draw in (figures.training_batches, figures.training_epochs):
-        figure = draw({"batches": [], "epochs": []})
+        figure = draw(History.empty())
         assert "No training" in " ".join(texts(figure))
 
 
-def test_tanh_layers_use_the_fixed_scale_and_bars_mark_label_and_prediction(drawn, dataset):
-    values = stand_in(dataset, cases=2)
+def test_tanh_layers_use_the_fixed_scale_and_bars_mark_label_and_prediction(drawn, values):
+    values = values[3]
     colour_bar = " ".join(texts(drawn["inside_0_act1"]))
     assert "−1.00" in colour_bar and "1.00" in colour_bar and "[-1, 1]" in colour_bar
     label, prediction = int(values.labels[0]), int(values.predictions[0])
@@ -274,7 +238,7 @@ def test_tanh_layers_use_the_fixed_scale_and_bars_mark_label_and_prediction(draw
 
 
 def test_test_indices_beyond_the_data_are_a_clear_error(dataset):
-    bad = metrics()
+    bad = metrics_body()
     bad["top_errors"][0]["index"] = len(dataset.test_x) + 5
     with pytest.raises(RenderError, match="beyond the 100 test images"):
-        figures.top_errors(dataset, bad)
+        figures.top_errors(dataset, make_evaluation(bad).top_errors)

@@ -1,4 +1,5 @@
 """inspection.py against independent references: numpy/scipy layer by layer, the plain forward."""
+
 from __future__ import annotations
 
 import warnings
@@ -15,9 +16,17 @@ from reportgen.errors import ReportgenError
 
 # Written out here, not taken from model.SHAPES, so a wrong table there fails too.
 EXPECTED_SHAPES = {
-    "conv1": (20, 24, 24), "act1": (20, 24, 24), "pool1": (20, 12, 12),
-    "conv2": (50, 8, 8), "act2": (50, 8, 8), "pool2": (50, 4, 4),
-    "flat": (800,), "full1": (500,), "act3": (500,), "full2": (10,), "softm": (10,),
+    "conv1": (20, 24, 24),
+    "act1": (20, 24, 24),
+    "pool1": (20, 12, 12),
+    "conv2": (50, 8, 8),
+    "act2": (50, 8, 8),
+    "pool2": (50, 4, 4),
+    "flat": (800,),
+    "full1": (500,),
+    "act3": (500,),
+    "full2": (10,),
+    "softm": (10,),
 }
 
 
@@ -34,8 +43,8 @@ def trained(mnist: data.Dataset) -> model.LeNet:
     loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
     x_all, y_all = data.to_input(mnist.train_x), mnist.train_y.astype(np.float32)
     for start in range(0, 40 * 64, 64):
-        x = mx.nd.array(x_all[start:start + 64])
-        y = mx.nd.array(y_all[start:start + 64])
+        x = mx.nd.array(x_all[start : start + 64])
+        y = mx.nd.array(y_all[start : start + 64])
         with mx.autograd.record():
             loss = loss_fn(net.logits(x), y)
         loss.backward()
@@ -51,8 +60,7 @@ def any_net(request: pytest.FixtureRequest, trained: model.LeNet) -> model.LeNet
 
 
 def _weights(net: model.LeNet) -> dict[str, np.ndarray]:
-    return {name: p.data(mx.cpu()).asnumpy().astype(np.float64)
-            for name, p in net.collect_params().items()}
+    return {name: p.data(mx.cpu()).asnumpy().astype(np.float64) for name, p in net.collect_params().items()}
 
 
 def _pool(maps: np.ndarray) -> np.ndarray:
@@ -63,11 +71,16 @@ def _pool(maps: np.ndarray) -> np.ndarray:
 
 def _correlate(maps: np.ndarray, kernels: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """Valid cross-correlation (what a CNN calls convolution): (c,h,w) x (k,c,5,5) -> (k,h-4,w-4)."""
-    return np.stack([sum(correlate2d(maps[c], kernels[k, c], mode="valid") for c in range(len(maps)))
-                     + bias[k] for k in range(len(kernels))])
+    return np.stack(
+        [
+            sum(correlate2d(maps[c], kernels[k, c], mode="valid") for c in range(len(maps))) + bias[k]
+            for k in range(len(kernels))
+        ]
+    )
 
 
 # -- the multi-output block ------------------------------------------------------------------
+
 
 def test_building_the_block_warns_nothing(any_net: model.LeNet) -> None:
     with warnings.catch_warnings(record=True) as caught:
@@ -151,8 +164,9 @@ def test_block_shares_the_parameters() -> None:
     np.testing.assert_allclose(block(x)[0].asnumpy(), before + 1.0, rtol=1e-6, atol=1e-6)
 
 
-def test_saved_and_loaded_model_gives_the_same_outputs(tmp_path: Path, mnist: data.Dataset,
-                                                       trained: model.LeNet) -> None:
+def test_saved_and_loaded_model_gives_the_same_outputs(
+    tmp_path: Path, mnist: data.Dataset, trained: model.LeNet
+) -> None:
     model.save(trained, tmp_path / "model", epoch=3)
     loaded, epoch = model.load(tmp_path, mx.cpu())
     assert epoch == 3
@@ -185,8 +199,7 @@ def test_many_cases_in_batches_equal_one_at_a_time(mnist: data.Dataset, trained:
     single = inspection.run(trained, mnist.test_x, mnist.test_y, cases, mx.cpu(), batch_size=1)
     assert batched.indices.tolist() == cases
     for layer in EXPECTED_SHAPES:
-        np.testing.assert_allclose(batched.outputs[layer], single.outputs[layer],
-                                   rtol=1e-5, atol=1e-6, err_msg=layer)
+        np.testing.assert_allclose(batched.outputs[layer], single.outputs[layer], rtol=1e-5, atol=1e-6, err_msg=layer)
     assert batched.predictions.tolist() == single.predictions.tolist()
 
 
@@ -202,24 +215,33 @@ def test_run_refuses_bad_input(mnist: data.Dataset) -> None:
 
 # -- choosing the cases ----------------------------------------------------------------------
 
+
 def test_resolve_cases_worst_and_indices() -> None:
     assert inspection.resolve_cases(["worst"], [17, 3], 10000) == [17]
     assert inspection.resolve_cases(["0", "9999"], [], 10000) == [0, 9999]
     assert inspection.resolve_cases(["5", "worst", "5", "17", " 8 ", "WORST"], [17], 100) == [5, 17, 8]
 
 
-@pytest.mark.parametrize("specs, worst, n_test, message", [
-    (["12000"], [1], 10000, "--case 12000: the test set holds 10000 images (0-9999)"),
-    (["10000"], [1], 10000, "--case 10000: the test set holds 10000 images (0-9999)"),
-    (["-1"], [1], 10000, "--case -1: the test set holds 10000 images (0-9999)"),
-    (["3", "abc"], [1], 10000, "--case 'abc': neither 'worst' nor a test-set index"),
-    (["1.5"], [1], 10000, "--case '1.5': neither 'worst' nor a test-set index"),
-    ([""], [1], 10000, "--case '': neither 'worst' nor a test-set index"),
-    (["worst"], [], 10000, "--case worst: the model makes no mistake on the 10000 test images, "
-                           "so there is no worst confusion; give a test-set index"),
-    (["0"], [], 0, "--case 0: the test set is empty"),
-    ([], [1], 10000, "no case to inspect: give --case worst or a test-set index"),
-])
+@pytest.mark.parametrize(
+    "specs, worst, n_test, message",
+    [
+        (["12000"], [1], 10000, "--case 12000: the test set holds 10000 images (0-9999)"),
+        (["10000"], [1], 10000, "--case 10000: the test set holds 10000 images (0-9999)"),
+        (["-1"], [1], 10000, "--case -1: the test set holds 10000 images (0-9999)"),
+        (["3", "abc"], [1], 10000, "--case 'abc': neither 'worst' nor a test-set index"),
+        (["1.5"], [1], 10000, "--case '1.5': neither 'worst' nor a test-set index"),
+        ([""], [1], 10000, "--case '': neither 'worst' nor a test-set index"),
+        (
+            ["worst"],
+            [],
+            10000,
+            "--case worst: the model makes no mistake on the 10000 test images, "
+            "so there is no worst confusion; give a test-set index",
+        ),
+        (["0"], [], 0, "--case 0: the test set is empty"),
+        ([], [1], 10000, "no case to inspect: give --case worst or a test-set index"),
+    ],
+)
 def test_resolve_cases_errors(specs: list[str], worst: list[int], n_test: int, message: str) -> None:
     with pytest.raises(ReportgenError) as caught:
         inspection.resolve_cases(specs, worst, n_test)
@@ -229,20 +251,29 @@ def test_resolve_cases_errors(specs: list[str], worst: list[int], n_test: int, m
 
 # -- summaries, save, load -------------------------------------------------------------------
 
+
 def _tiny() -> inspection.Inspection:
-    act = np.array([[[-1.0, 0.995], [0.0, 0.5]],
-                    [[0.0, 0.0], [0.2, -0.99]]], np.float32)  # 2 cases of a 2x2 "act" layer; -0.99 is not saturated
+    act = np.array(
+        [[[-1.0, 0.995], [0.0, 0.5]], [[0.0, 0.0], [0.2, -0.99]]], np.float32
+    )  # 2 cases of a 2x2 "act" layer; -0.99 is not saturated
     softm = np.array([[0.25, 0.75], [1.0, 1e-4]], np.float32)  # 1e-4 is not a zero
     return inspection.Inspection(
-        indices=np.array([7, 42]), labels=np.array([4, 9]), predictions=np.array([1, 0]),
+        indices=np.array([7, 42]),
+        labels=np.array([4, 9]),
+        predictions=np.array([1, 0]),
         outputs={"act": act, "softm": softm},
-        kernels={"conv1": np.zeros((1, 1, 5, 5), np.float32)})
+        kernels={"conv1": np.zeros((1, 1, 5, 5), np.float32)},
+    )
 
 
 def test_summaries_against_hand_values() -> None:
     rows = _tiny().summaries()
     assert [(r["case"], r["index"], r["layer"]) for r in rows] == [
-        (0, 7, "act"), (0, 7, "softm"), (1, 42, "act"), (1, 42, "softm")]
+        (0, 7, "act"),
+        (0, 7, "softm"),
+        (1, 42, "act"),
+        (1, 42, "softm"),
+    ]
     expected = [  # min, max, mean, saturated, zeros
         (-1.0, 0.995, (-1 + 0.995 + 0 + 0.5) / 4, 2 / 4, 1 / 4),
         (0.25, 0.75, 0.5, 0.0, 0.0),
@@ -264,8 +295,9 @@ def test_save_load_round_trip(tmp_path: Path, small: inspection.Inspection) -> N
     path = small.save(tmp_path / "run" / "inspection.npz")
     assert sorted(p.name for p in path.parent.iterdir()) == ["inspection.npz"]  # no temp file left
     with np.load(path) as npz:  # the layout other tools read
-        assert sorted(npz.files) == sorted([*EXPECTED_SHAPES, "indices", "labels", "predictions",
-                                            "kernel_conv1", "kernel_conv2"])
+        assert sorted(npz.files) == sorted(
+            [*EXPECTED_SHAPES, "indices", "labels", "predictions", "kernel_conv1", "kernel_conv2"]
+        )
         assert npz["act1"].shape == (2, 20, 24, 24)
     back = inspection.Inspection.load(path)
     for name in ("indices", "labels", "predictions"):
@@ -307,8 +339,11 @@ def test_missing_or_malformed_arrays_are_errors(tmp_path: Path, small: inspectio
     with pytest.raises(ReportgenError, match=r"missing\.npz: no array 'act2'"):
         inspection.Inspection.load(tmp_path / "missing.npz")
     np.savez(tmp_path / "shape.npz", **{**arrays, "pool1": arrays["pool1"][:, :10]})
-    with pytest.raises(ReportgenError, match=r"shape\.npz: array 'pool1' is float32 \(2, 10, 12, 12\), "
-                                             r"expected float32 \(2, 20, 12, 12\)"):
+    with pytest.raises(
+        ReportgenError,
+        match=r"shape\.npz: array 'pool1' is float32 \(2, 10, 12, 12\), "
+        r"expected float32 \(2, 20, 12, 12\)",
+    ):
         inspection.Inspection.load(tmp_path / "shape.npz")
     np.savez(tmp_path / "cases.npz", **{**arrays, "labels": arrays["labels"][:1]})
     with pytest.raises(ReportgenError, match="array 'labels'"):

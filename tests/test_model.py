@@ -1,4 +1,5 @@
 """The LeNet's structure, and its saved form: MXNet's export format, loaded back strictly."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from mxnet.gluon import nn
 
-from reportgen import model
+from reportgen import layers, model
 from reportgen.errors import ModelError
 
 
@@ -30,17 +31,17 @@ def test_every_layer_has_its_name_and_shape(net):
     internals = symbol.get_internals()
     _, shapes, _ = internals.infer_shape(data=(2, 1, 28, 28))
     by_name = dict(zip(internals.list_outputs(), shapes))
-    for layer in model.LAYERS:
-        assert by_name[model.output_name(layer)] == (2, *model.SHAPES[layer])
+    for layer in layers.LAYERS:
+        assert by_name[model.output_name(layer)] == (2, *layers.SHAPES[layer])
 
 
 def test_parameter_counts_match_the_arrays_and_the_hand_sum(net):
-    actual = {layer: 0 for layer in model.LAYERS}
+    actual = {layer: 0 for layer in layers.LAYERS}
     for name, param in net.collect_params().items():
         actual[name.split("_")[0]] += int(np.prod(param.shape))
-    assert actual == model.parameter_counts()
+    assert actual == layers.parameter_counts()
     # 20*25+20, 50*20*25+50, 800*500+500, 500*10+10
-    assert sum(model.parameter_counts().values()) == 520 + 25050 + 400500 + 5010 == 431080
+    assert sum(layers.parameter_counts().values()) == 520 + 25050 + 400500 + 5010 == 431080
 
 
 def test_probabilities_are_softmax_of_logits(net, x):
@@ -62,8 +63,9 @@ def test_a_saved_model_loads_with_plain_symbolblock_imports(net, x, tmp_path):
     model.save(net, tmp_path, epoch=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mxnet warns that 'data' has no declared type
-        plain = mx.gluon.SymbolBlock.imports(str(tmp_path / "lenet-symbol.json"), ["data"],
-                                             str(tmp_path / "lenet-0003.params"))
+        plain = mx.gluon.SymbolBlock.imports(
+            str(tmp_path / "lenet-symbol.json"), ["data"], str(tmp_path / "lenet-0003.params")
+        )
     assert np.array_equal(plain(x).asnumpy(), net(x).asnumpy())
 
 

@@ -1,4 +1,5 @@
 """What a wheel ships: every subpackage, and the templates as reportgen.templates."""
+
 from __future__ import annotations
 
 import tomllib

@@ -1,6 +1,8 @@
 """Training: determinism, several devices, checkpoints and resume, a diverging loss."""
+
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -10,6 +12,7 @@ import pytest
 
 from reportgen import train
 from reportgen.errors import ContextError, TrainingError
+from reportgen.history import History
 
 TWO_EPOCHS = train.TrainConfig(epochs=2)
 
@@ -26,8 +29,14 @@ def same(a, b) -> bool:
 def tiny(small):
     """1,000 training and 500 test images: two epochs take about a second."""
     from dataclasses import replace
-    return replace(small, train_x=small.train_x[:1000], train_y=small.train_y[:1000],
-                   test_x=small.test_x[:500], test_y=small.test_y[:500])
+
+    return replace(
+        small,
+        train_x=small.train_x[:1000],
+        train_y=small.train_y[:1000],
+        test_x=small.test_x[:500],
+        test_y=small.test_y[:500],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,27 +45,39 @@ def uninterrupted(tiny):
 
 
 def test_history_records_every_batch_and_epoch(uninterrupted):
-    _, history = uninterrupted
+    _, trained = uninterrupted
+    history = trained.to_json()  # history.json's body
     assert len(history["batches"]) == 2 * 10
     assert history["batches"][10] == {**history["batches"][10], "epoch": 2, "batch": 1}
     assert set(history["batches"][0]) == {"epoch", "batch", "loss", "accuracy"}
     assert [e["epoch"] for e in history["epochs"]] == [1, 2]
-    assert set(history["epochs"][0]) == {"epoch", "train_loss", "train_accuracy", "test_loss",
-                                         "test_accuracy", "seconds", "eval_seconds"}
+    assert set(history["epochs"][0]) == {
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "seconds",
+        "eval_seconds",
+        "images_per_second",
+    }
     first = history["epochs"][0]
     # The epoch's training numbers are the means of its batches'.
     batches = history["batches"][:10]
     assert first["train_loss"] == pytest.approx(np.mean([b["loss"] for b in batches]), rel=1e-5)
     assert first["train_accuracy"] == pytest.approx(np.mean([b["accuracy"] for b in batches]), rel=1e-5)
     assert all(0 <= b["accuracy"] <= 1 and b["loss"] > 0 for b in history["batches"])
-    json.dumps(history, allow_nan=False)
+    assert first["images_per_second"] == pytest.approx(1000 / first["seconds"])
+    text = json.dumps(history, allow_nan=False)
+    again = History.from_json(json.loads(text))
+    assert again.to_json() == history
 
 
 def test_test_accuracy_is_what_the_network_predicts(tiny, uninterrupted):
     net, history = uninterrupted
     probabilities = net(mx.nd.array(tiny.test_x[:, None] / 255.0)).asnumpy()
     accuracy = float(np.mean(probabilities.argmax(axis=1) == tiny.test_y))
-    assert history["epochs"][-1]["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert history.epochs[-1].test_accuracy == pytest.approx(accuracy, abs=1e-6)
 
 
 def test_same_seed_same_parameters_bit_for_bit(tiny, uninterrupted):
@@ -79,44 +100,52 @@ def test_two_cpu_contexts_train_data_parallel(tiny, uninterrupted):
         assert np.allclose(value, one[name], atol=1e-2), name
     again, _ = train.fit(tiny, TWO_EPOCHS, contexts)
     assert same(params(again), params(net))
-    assert history["epochs"][-1]["test_accuracy"] > 0.6
+    assert history.epochs[-1].test_accuracy > 0.6
 
 
 class StopAt:
-    """Progress that presses Ctrl-C when the given epoch starts."""
+    """Progress that presses Ctrl-C at the first report of the given epoch, and remembers
+    whether each epoch's display was closed."""
 
     def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.stop_epoch = epoch
+        self.closed: list[int] = []
 
-    def start_epoch(self, epoch, epochs, batches):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
+    @contextlib.contextmanager
+    def epoch(self, epoch, epochs, batches):
+        def update(batches_done, loss, accuracy, images_per_second):
+            if epoch == self.stop_epoch:
+                raise KeyboardInterrupt
 
-    def update(self, batches_done, loss, accuracy):
-        pass
+        try:
+            yield update
+        finally:
+            self.closed.append(epoch)
 
     def end_epoch(self, record):
         pass
 
 
 def test_interrupt_then_resume_equals_an_uninterrupted_run(tiny, uninterrupted, tmp_path):
+    stop = StopAt(2)
     with pytest.raises(KeyboardInterrupt):
-        train.fit(tiny, TWO_EPOCHS, [mx.cpu()], checkpoint_dir=tmp_path, progress=StopAt(2))
+        train.fit(tiny, TWO_EPOCHS, [mx.cpu()], checkpoint_dir=tmp_path, progress=stop, sync_every=5)
+    assert stop.closed == [1, 2]  # the interrupted epoch's display was closed too
     kept = json.loads((tmp_path / train.CHECKPOINT).read_text())
     assert kept["epoch"] == 1
     net, history = train.fit(tiny, TWO_EPOCHS, [mx.cpu()], checkpoint_dir=tmp_path, resume=True)
     assert same(params(net), params(uninterrupted[0]))
-    assert history["batches"] == uninterrupted[1]["batches"]
-    assert len(history["epochs"]) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "epoch-0002.params",
-                                                         "epoch-0002.states"]
+    assert history.to_json()["batches"] == uninterrupted[1].to_json()["batches"]
+    assert len(history.epochs) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "epoch-0002.params", "epoch-0002.states"]
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings(tiny, tmp_path):
     train.fit(tiny, train.TrainConfig(epochs=1), [mx.cpu()], checkpoint_dir=tmp_path)
     with pytest.raises(TrainingError, match="learning_rate=0.05, this run has 0.01"):
-        train.fit(tiny, train.TrainConfig(epochs=2, learning_rate=0.01), [mx.cpu()],
-                  checkpoint_dir=tmp_path, resume=True)
+        train.fit(
+            tiny, train.TrainConfig(epochs=2, learning_rate=0.01), [mx.cpu()], checkpoint_dir=tmp_path, resume=True
+        )
 
 
 def test_a_diverging_loss_stops_with_epoch_and_batch(tiny, tmp_path):
@@ -135,17 +164,29 @@ def test_batches_must_fit_the_data_and_devices(tiny):
         train.fit(tiny, train.TrainConfig(epochs=1, batch_size=5000), [mx.cpu()])
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("cpu", [mx.cpu(0)]), ("cpu:0,1", [mx.cpu(0), mx.cpu(1)]), ("auto", [mx.cpu(0)]), (" CPU:1 ", [mx.cpu(1)]),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("cpu", [mx.cpu(0)]),
+        ("cpu:0,1", [mx.cpu(0), mx.cpu(1)]),
+        ("auto", [mx.cpu(0)]),
+        (" CPU:1 ", [mx.cpu(1)]),
+    ],
+)
 def test_parse_contexts(spec, expected):
     assert train.parse_contexts(spec) == expected
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("gpu", "no GPU 0 on this machine (0 GPUs found)"), ("gpu:0,1", "no GPU 0"),
-    ("tpu", "expected auto, cpu, gpu"), ("cpu:a", "must be integers"), ("cpu:0,0", "distinct"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("gpu", "no GPU 0 on this machine (0 GPUs found)"),
+        ("gpu:0,1", "no GPU 0"),
+        ("tpu", "expected auto, cpu, gpu"),
+        ("cpu:a", "must be integers"),
+        ("cpu:0,0", "distinct"),
+    ],
+)
 def test_parse_contexts_refuses(spec, message):
     with pytest.raises(ContextError, match=re.escape(message)):
         train.parse_contexts(spec)

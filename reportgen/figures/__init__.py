@@ -4,25 +4,43 @@ One module per report section (data, network, training, evaluation, mistakes, in
 _style holds what they share. Each figure is a pure function: values in, `Figure`
 (name, caption, alt text, SVG bytes) out; the same values give the same bytes.
 """
+
 from __future__ import annotations
 
-from reportgen import model
 from reportgen.data import Dataset
-from reportgen.figures._style import Figure, InspectionLike, tile
+from reportgen.evaluate import Evaluation
+from reportgen.figures._style import Figure, tile
 from reportgen.figures.data import class_counts, first_digits
 from reportgen.figures.evaluation import confusion, reliability
 from reportgen.figures.inside import inside_input, inside_layer, kernels_conv1, kernels_conv2
 from reportgen.figures.mistakes import top_errors, worst_cases
 from reportgen.figures.network import network
 from reportgen.figures.training import training_batches, training_epochs
+from reportgen.history import History
+from reportgen.inspection import Inspection
+from reportgen.layers import LAYERS
 
-__all__ = ["Figure", "InspectionLike", "class_counts", "confusion", "first_digits", "inside_input",
-           "inside_layer", "kernels_conv1", "kernels_conv2", "make", "network", "reliability", "tile",
-           "top_errors", "training_batches", "training_epochs", "worst_cases"]
+__all__ = [
+    "Figure",
+    "class_counts",
+    "confusion",
+    "first_digits",
+    "inside_input",
+    "inside_layer",
+    "kernels_conv1",
+    "kernels_conv2",
+    "make",
+    "network",
+    "reliability",
+    "tile",
+    "top_errors",
+    "training_batches",
+    "training_epochs",
+    "worst_cases",
+]
 
 
-def make(dataset: Dataset, history: dict, metrics: dict,
-         inspection: InspectionLike) -> dict[str, Figure]:
+def make(dataset: Dataset, history: History, evaluation: Evaluation, inspection: Inspection) -> dict[str, Figure]:
     """Every figure of the report, by name, in the order the report shows them."""
     figures = [
         first_digits(dataset),
@@ -30,14 +48,14 @@ def make(dataset: Dataset, history: dict, metrics: dict,
         network(),
         training_batches(history),
         training_epochs(history),
-        confusion(metrics),
-        reliability(metrics),
-        worst_cases(dataset, metrics),
-        top_errors(dataset, metrics),
+        confusion(evaluation.confusion_matrix),
+        reliability(evaluation.calibration),
+        worst_cases(dataset, evaluation.worst_pair),
+        top_errors(dataset, evaluation.top_errors),
         kernels_conv1(inspection.kernels["conv1"]),
         kernels_conv2(inspection.kernels["conv2"]),
     ]
     for case in range(len(inspection.indices)):
         figures.append(inside_input(dataset, inspection, case))
-        figures.extend(inside_layer(inspection, case, layer) for layer in model.LAYERS)
+        figures.extend(inside_layer(inspection, case, layer) for layer in LAYERS)
     return {figure.name: figure for figure in figures}

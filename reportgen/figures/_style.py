@@ -19,6 +19,7 @@ One colour scheme throughout:
   - one accent pair: BLUE for train, the label, correct; VERMILION for test, the
     prediction, wrong (Okabe-Ito colours, distinguishable with colour blindness).
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,7 +28,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal
 
 import matplotlib
 import numpy as np
@@ -96,28 +97,21 @@ class Figure:
         return "data:image/svg+xml;base64," + base64.b64encode(self.svg).decode("ascii")
 
 
-class InspectionLike(Protocol):
-    """What figures need of inspection.Inspection (kept structural: no import of that stage)."""
-
-    indices: np.ndarray  # (c,)
-    labels: np.ndarray  # (c,)
-    predictions: np.ndarray  # (c,)
-    outputs: dict[str, np.ndarray]  # layer -> (c, *model.SHAPES[layer])
-    kernels: dict[str, np.ndarray]  # "conv1" (20,1,5,5), "conv2" (50,20,5,5)
-
-
 # -- plumbing ---------------------------------------------------------------------------
+
 
 def _styled(func: Callable[..., Figure]) -> Callable[..., Figure]:
     """Run a figure function under the house style, restoring matplotlib's state after."""
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
         with matplotlib.rc_context(_RC):
             return func(*args, **kwargs)
+
     return wrapper
 
 
-def _new(height: float, width: float = WIDTH, layout: str | None = "constrained") -> MplFigure:
+def _new(height: float, width: float = WIDTH, layout: Literal["constrained"] | None = "constrained") -> MplFigure:
     # A bare Figure, not pyplot's: nothing global keeps it alive once we drop it.
     return MplFigure(figsize=(width, min(height, MAX_HEIGHT)), layout=layout)
 
@@ -167,18 +161,20 @@ def _luminance(rgba: Sequence[float]) -> float:
 
 
 def _test_images(dataset: Dataset, indices: Sequence[int], source: str) -> np.ndarray:
-    indices = np.asarray(indices, dtype=np.int64)
-    bad = indices[(indices < 0) | (indices >= len(dataset.test_x))]
+    chosen = np.asarray(indices, dtype=np.int64)
+    bad = chosen[(chosen < 0) | (chosen >= len(dataset.test_x))]
     if bad.size:
-        raise RenderError(f"{source}: test image {bad[0]} is beyond the {len(dataset.test_x)} "
-                          "test images loaded (metrics from another data set?)")
-    return dataset.test_x[indices]
+        raise RenderError(
+            f"{source}: test image {bad[0]} is beyond the {len(dataset.test_x)} "
+            "test images loaded (metrics from another data set?)"
+        )
+    return dataset.test_x[chosen]
 
 
 # -- tiling -----------------------------------------------------------------------------
 
-def tile(maps: np.ndarray, cols: int, pad: int | tuple[int, int] = 1,
-         fill: float = np.nan) -> np.ndarray:
+
+def tile(maps: np.ndarray, cols: int, pad: int | tuple[int, int] = 1, fill: float = np.nan) -> np.ndarray:
     """Tile k maps of h x w into one 2-D array, row by row, `cols` maps per row.
 
     pad: gap between tiles in elements, one number or (between rows, between columns);
@@ -190,7 +186,7 @@ def tile(maps: np.ndarray, cols: int, pad: int | tuple[int, int] = 1,
         raise ValueError(f"tile needs maps of shape (k, h, w) with k >= 1, not {maps.shape}")
     if cols < 1:
         raise ValueError(f"tile needs at least one column, not {cols}")
-    pad_y, pad_x = (pad, pad) if np.ndim(pad) == 0 else pad
+    pad_y, pad_x = (pad, pad) if isinstance(pad, int) else pad
     k, h, w = maps.shape
     rows = -(-k // cols)
     cells = np.full((rows * cols, h + pad_y, w + pad_x), fill, dtype=np.float64)
@@ -198,7 +194,7 @@ def tile(maps: np.ndarray, cols: int, pad: int | tuple[int, int] = 1,
     # (rows, cols, h+py, w+px) -> (rows, h+py, cols, w+px): tiles side by side in each row
     out = cells.reshape(rows, cols, h + pad_y, w + pad_x).transpose(0, 2, 1, 3)
     out = out.reshape(rows * (h + pad_y), cols * (w + pad_x))
-    return out[:out.shape[0] - pad_y, :out.shape[1] - pad_x]  # no gap after the last tile
+    return out[: out.shape[0] - pad_y, : out.shape[1] - pad_x]  # no gap after the last tile
 
 
 def _factor(width: int, target: int = 600) -> int:
@@ -218,12 +214,23 @@ def _enlarge(array: np.ndarray, factor: int) -> np.ndarray:
 def _imshow(ax, array: np.ndarray, target: int = 600, **kwargs: Any):
     """imshow in the array's own coordinates (element centres at integers), enlarged."""
     h, w = array.shape
-    return ax.imshow(_enlarge(array, _factor(max(h, w), target)), interpolation="none",
-                     extent=(-0.5, w - 0.5, h - 0.5, -0.5), **kwargs)
+    return ax.imshow(
+        _enlarge(array, _factor(max(h, w), target)),
+        interpolation="none",
+        extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+        **kwargs,
+    )
 
 
-def _mosaic(ax, maps: np.ndarray, cols: int, cmap: mcolors.Colormap, norm: mcolors.Normalize,
-            noun: str = "map", target: int = 600):
+def _mosaic(
+    ax,
+    maps: np.ndarray,
+    cols: int,
+    cmap: mcolors.Colormap,
+    norm: mcolors.Normalize,
+    noun: str = "map",
+    target: int = 600,
+):
     """One imshow of the tiled maps; ticks name each tile as row start + column.
 
     The maps are enlarged before tiling so the gap between them can be the same
@@ -232,14 +239,11 @@ def _mosaic(ax, maps: np.ndarray, cols: int, cmap: mcolors.Colormap, norm: mcolo
     k, h, w = maps.shape
     factor = _factor(cols * w, target)
     gap = max(1, round(0.06 * min(h, w) * factor))
-    image = ax.imshow(tile(_enlarge(maps, factor), cols, gap), cmap=cmap, norm=norm,
-                      interpolation="none")
+    image = ax.imshow(tile(_enlarge(maps, factor), cols, gap), cmap=cmap, norm=norm, interpolation="none")
     rows = -(-k // cols)
     step_x, step_y = w * factor + gap, h * factor + gap
-    ax.set_xticks([c * step_x + (w * factor - 1) / 2 for c in range(cols)],
-                  [f"+{c}" for c in range(cols)])
-    ax.set_yticks([r * step_y + (h * factor - 1) / 2 for r in range(rows)],
-                  [str(r * cols) for r in range(rows)])
+    ax.set_xticks([c * step_x + (w * factor - 1) / 2 for c in range(cols)], [f"+{c}" for c in range(cols)])
+    ax.set_yticks([r * step_y + (h * factor - 1) / 2 for r in range(rows)], [str(r * cols) for r in range(rows)])
     ax.set_xlabel(f"+ column: {noun} number = row start + column")
     ax.set_ylabel(f"first {noun} of the row")
     _bare(ax)
@@ -248,9 +252,19 @@ def _mosaic(ax, maps: np.ndarray, cols: int, cmap: mcolors.Colormap, norm: mcolo
 
 # -- galleries of digits (exact layout in inches, so pixels stay square) ----------------
 
-def _gallery(fig: MplFigure, images: np.ndarray, cols: int, lines: list[list[str]],
-             left: float, top: float, width: float, gap: float, line_height: float = 0.15,
-             fontsize: float = 8):
+
+def _gallery(
+    fig: MplFigure,
+    images: np.ndarray,
+    cols: int,
+    lines: list[list[str]],
+    left: float,
+    top: float,
+    width: float,
+    gap: float,
+    line_height: float = 0.15,
+    fontsize: float = 8,
+):
     """Digits in rows of `cols`, each with text lines above it.
 
     Returns the axes, its height in inches, and (column gap, top margin, row gap) in
@@ -271,18 +285,32 @@ def _gallery(fig: MplFigure, images: np.ndarray, cols: int, lines: list[list[str
     mosaic = np.vstack([np.full((top_px, mosaic.shape[1]), np.nan), mosaic])
     h_px, w_px = mosaic.shape
     scale = tile_in / 28  # inches per element
-    ax = fig.add_axes((left / fig_w, 1 - (top + h_px * scale) / fig_h,
-                       w_px * scale / fig_w, h_px * scale / fig_h))
-    ax.imshow(_enlarge(mosaic, 3), cmap=_cmap(DIGITS, PAD_PLAIN), vmin=0, vmax=255,
-              interpolation="none", aspect="auto", extent=(-0.5, w_px - 0.5, h_px - 0.5, -0.5))
+    ax = fig.add_axes((left / fig_w, 1 - (top + h_px * scale) / fig_h, w_px * scale / fig_w, h_px * scale / fig_h))
+    ax.imshow(
+        _enlarge(mosaic, 3),
+        cmap=_cmap(DIGITS, PAD_PLAIN),
+        vmin=0,
+        vmax=255,
+        interpolation="none",
+        aspect="auto",
+        extent=(-0.5, w_px - 0.5, h_px - 0.5, -0.5),
+    )
     ax.set_axis_off()
     for i in range(n):
         r, c = divmod(i, cols)
         x0 = c * (28 + pad_x) - 0.5
         y0 = top_px + r * (28 + pad_y) - 0.5
         ax.add_patch(Rectangle((x0, y0), 28, 28, fill=False, lw=0.5, ec="#C8C8C8"))
-        ax.text(x0 + 14, y0 - 0.6, "\n".join(lines[i]), ha="center", va="bottom", color=DARK,
-                linespacing=1.15, fontsize=fontsize)
+        ax.text(
+            x0 + 14,
+            y0 - 0.6,
+            "\n".join(lines[i]),
+            ha="center",
+            va="bottom",
+            color=DARK,
+            linespacing=1.15,
+            fontsize=fontsize,
+        )
     return ax, h_px * scale, (pad_x, top_px, pad_y, scale)
 
 

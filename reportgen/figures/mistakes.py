@@ -1,28 +1,42 @@
 """Section 6, The worst confusion: its digits with their probabilities, the most confident mistakes."""
+
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.patches import Patch
 
 from reportgen.data import Dataset
+from reportgen.evaluate import Mistake, WorstPair
 from reportgen.figures._style import (
-    BLUE, Figure, GREY, VERMILION, WIDTH, _class_colours, _finish, _gallery, _message, _new,
-    _styled, _test_images
+    BLUE,
+    GREY,
+    VERMILION,
+    WIDTH,
+    Figure,
+    _class_colours,
+    _finish,
+    _gallery,
+    _message,
+    _new,
+    _styled,
+    _test_images,
 )
-
 
 # -- mistakes ---------------------------------------------------------------------------
 
+
 @_styled
-def worst_cases(dataset: Dataset, metrics: dict, limit: int = 10) -> Figure:
-    pair = metrics.get("worst_pair") or {}
-    count = int(pair.get("count") or 0)
-    if count == 0 or not pair.get("indices"):
-        return _message("worst_cases", "No test image was misclassified: there is no worst pair.",
-                        "The worst confusion: none, every test image was classified correctly.")
-    ref, pred = int(pair["reference"]), int(pair["prediction"])
-    indices = [int(i) for i in pair["indices"][:limit]]
-    probs = np.asarray(pair["probabilities"][:limit], dtype=np.float64)
+def worst_cases(dataset: Dataset, pair: WorstPair, limit: int = 10) -> Figure:
+    count = pair.count
+    if count == 0 or not pair.indices or pair.reference is None or pair.prediction is None:
+        return _message(
+            "worst_cases",
+            "No test image was misclassified: there is no worst pair.",
+            "The worst confusion: none, every test image was classified correctly.",
+        )
+    ref, pred = pair.reference, pair.prediction
+    indices = list(pair.indices[:limit])
+    probs = np.asarray(pair.probabilities[:limit], dtype=np.float64)
     images = _test_images(dataset, indices, "metrics.json worst_pair")
     cols, n = 5, len(indices)
     rows = -(-n // cols)
@@ -32,14 +46,7 @@ def worst_cases(dataset: Dataset, metrics: dict, limit: int = 10) -> Figure:
     row_h = tile_in + 0.17 + 0.06 + bars_h + row_gap
     height = title_h + rows * row_h
     fig = _new(height, layout=None)
-    fig.text(left / WIDTH, 1 - 0.1 / height,
-             f"Labelled {ref}, predicted {pred}: {n} of the {count} test images", fontsize=10,
-             va="top")
-    fig.legend(handles=[Patch(color=BLUE, label=f"label {ref}"),
-                        Patch(color=VERMILION, label=f"prediction {pred}"),
-                        Patch(color=GREY, label="other digits")],
-               loc="upper left", bbox_to_anchor=(left / WIDTH - 0.01, 1 - 0.26 / height), ncols=3,
-               handlelength=1.0, columnspacing=1.0)
+    _worst_header(fig, f"Labelled {ref}, predicted {pred}: {n} of the {count} test images", ref, pred, left, height)
     colours = _class_colours(ref, pred)
     for r in range(rows):
         part = slice(r * cols, min(n, (r + 1) * cols))
@@ -47,53 +54,97 @@ def worst_cases(dataset: Dataset, metrics: dict, limit: int = 10) -> Figure:
         # The gallery's x axis counts image elements from its left edge; the bars below
         # use the same units from the same edge, so each chart sits under its digit.
         _, img_h, (pad_x, _, _, scale) = _gallery(
-            fig, images[part], cols, [[f"test #{i}"] for i in indices[part]], left=left, top=top,
-            width=width, gap=gap, line_height=0.17)
+            fig,
+            images[part],
+            cols,
+            [[f"test #{i}"] for i in indices[part]],
+            left=left,
+            top=top,
+            width=width,
+            gap=gap,
+            line_height=0.17,
+        )
         span = len(indices[part]) * (28 + pad_x) - pad_x  # a short last row: shorter bars axes
         bars_top = top + img_h + 0.06
-        bx = fig.add_axes((left / WIDTH, 1 - (bars_top + bars_h) / height,
-                           span * scale / WIDTH, bars_h / height))
-        step = 28 / 10
-        positions, labels = [], []
-        for j, p in enumerate(probs[part]):
-            x = j * (28 + pad_x) + (np.arange(10) + 0.5) * step - 0.5
-            bx.bar(x, p, step * 0.8, color=colours)
-            positions.extend(x)
-            labels.extend(str(d) for d in range(10))
-        bx.set_xlim(-0.5, span - 0.5)
-        bx.set_ylim(0, 1)
-        bx.set_yticks([0, 0.5, 1], ["0", ".5", "1"])
-        bx.set_xticks(positions, labels)
-        bx.tick_params(axis="x", length=0, pad=1)
-        bx.set_ylabel("probability")
-        bx.set_xlabel("digit", labelpad=1)
-    return _finish(fig, "worst_cases",
-                   f"The network's most frequent confusion, {count} test images labelled {ref} but "
-                   f"predicted {pred}; under each digit its probability for every digit 0-9 "
-                   f"(blue: the label, orange: the prediction).",
-                   f"{n} handwritten digits labelled {ref} that the network read as {pred}, each with "
-                   "a bar chart of its ten class probabilities.")
+        bx = fig.add_axes((left / WIDTH, 1 - (bars_top + bars_h) / height, span * scale / WIDTH, bars_h / height))
+        _probability_bars(bx, probs[part], pad_x, span, colours)
+    return _finish(
+        fig,
+        "worst_cases",
+        f"The network's most frequent confusion, {count} test images labelled {ref} but "
+        f"predicted {pred}; under each digit its probability for every digit 0-9 "
+        f"(blue: the label, orange: the prediction).",
+        f"{n} handwritten digits labelled {ref} that the network read as {pred}, each with "
+        "a bar chart of its ten class probabilities.",
+    )
+
+
+def _worst_header(fig, title: str, ref: int, pred: int, left: float, height: float) -> None:
+    """The figure's title and, under it, the key to the bars' colours."""
+    fig.text(left / WIDTH, 1 - 0.1 / height, title, fontsize=10, va="top")
+    fig.legend(
+        handles=[
+            Patch(color=BLUE, label=f"label {ref}"),
+            Patch(color=VERMILION, label=f"prediction {pred}"),
+            Patch(color=GREY, label="other digits"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(left / WIDTH - 0.01, 1 - 0.26 / height),
+        ncols=3,
+        handlelength=1.0,
+        columnspacing=1.0,
+    )
+
+
+def _probability_bars(bx, probabilities: np.ndarray, pad_x: int, span: int, colours: list[str]) -> None:
+    """Ten bars per digit, each group under its digit: x counts image elements as the gallery does."""
+    step = 28 / 10
+    positions: list[float] = []
+    labels: list[str] = []
+    for j, p in enumerate(probabilities):
+        x = j * (28 + pad_x) + (np.arange(10) + 0.5) * step - 0.5
+        bx.bar(x, p, step * 0.8, color=colours)
+        positions.extend(x)
+        labels.extend(str(d) for d in range(10))
+    bx.set_xlim(-0.5, span - 0.5)
+    bx.set_ylim(0, 1)
+    bx.set_yticks([0, 0.5, 1], ["0", ".5", "1"])
+    bx.set_xticks(positions, labels)
+    bx.tick_params(axis="x", length=0, pad=1)
+    bx.set_ylabel("probability")
+    bx.set_xlabel("digit", labelpad=1)
 
 
 @_styled
-def top_errors(dataset: Dataset, metrics: dict, limit: int = 20) -> Figure:
-    errors = (metrics.get("top_errors") or [])[:limit]
+def top_errors(dataset: Dataset, mistakes: tuple[Mistake, ...], limit: int = 20) -> Figure:
+    errors = mistakes[:limit]
     if not errors:
-        return _message("top_errors", "No test image was misclassified.",
-                        "The most confident mistakes: none, every test image was classified correctly.")
-    indices = [int(e["index"]) for e in errors]
+        return _message(
+            "top_errors",
+            "No test image was misclassified.",
+            "The most confident mistakes: none, every test image was classified correctly.",
+        )
+    indices = [e.index for e in errors]
     images = _test_images(dataset, indices, "metrics.json top_errors")
     cols = 10
     rows = -(-len(errors) // cols)
     height = 0.42 + rows * 1.02
     fig = _new(height, layout=None)
-    fig.text(0.1 / WIDTH, 1 - 0.08 / height, "The most confident mistakes: label → prediction, "
-             "and the probability the network gave its prediction", fontsize=9, va="top")
-    lines = [[f"{e['label']} → {e['prediction']}", f"p={e['confidence']:.2f}"] for e in errors]
+    fig.text(
+        0.1 / WIDTH,
+        1 - 0.08 / height,
+        "The most confident mistakes: label → prediction, and the probability the network gave its prediction",
+        fontsize=9,
+        va="top",
+    )
+    lines = [[f"{e.label} → {e.prediction}", f"p={e.confidence:.2f}"] for e in errors]
     _gallery(fig, images, cols, lines, left=0.1, top=0.32, width=WIDTH - 0.2, gap=0.1, line_height=0.15)
     worst = errors[0]
-    return _finish(fig, "top_errors",
-                   f"The {len(errors)} test images the network got wrong with the highest confidence, "
-                   f"most confident first; label → prediction above each, e.g. a {worst['label']} read as "
-                   f"{worst['prediction']} with p={worst['confidence']:.2f}.",
-                   f"{len(errors)} misclassified digits with their labels, predictions and confidences.")
+    return _finish(
+        fig,
+        "top_errors",
+        f"The {len(errors)} test images the network got wrong with the highest confidence, "
+        f"most confident first; label → prediction above each, e.g. a {worst.label} read as "
+        f"{worst.prediction} with p={worst.confidence:.2f}.",
+        f"{len(errors)} misclassified digits with their labels, predictions and confidences.",
+    )
