@@ -13,6 +13,7 @@ the discordant images (fixed, broken) carry information about which model is bet
 
 Pure Python and scipy: no mxnet.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,13 @@ class PairedCounts:
         return int(self.both_right + self.fixed + self.broken + self.both_wrong)
 
     def to_json(self) -> dict[str, int]:
-        return {"both_right": int(self.both_right), "fixed": int(self.fixed),
-                "broken": int(self.broken), "both_wrong": int(self.both_wrong), "n": self.n}
+        return {
+            "both_right": int(self.both_right),
+            "fixed": int(self.fixed),
+            "broken": int(self.broken),
+            "both_wrong": int(self.both_wrong),
+            "n": self.n,
+        }
 
 
 def paired_counts(baseline_correct: np.ndarray, current_correct: np.ndarray) -> PairedCounts:
@@ -57,11 +63,15 @@ def paired_counts(baseline_correct: np.ndarray, current_correct: np.ndarray) -> 
     if len(baseline) != len(current):
         raise ValueError(f"{len(baseline)} baseline images but {len(current)} current ones")
     return PairedCounts(
-        both_right=int(np.sum(baseline & current)), fixed=int(np.sum(~baseline & current)),
-        broken=int(np.sum(baseline & ~current)), both_wrong=int(np.sum(~baseline & ~current)))
+        both_right=int(np.sum(baseline & current)),
+        fixed=int(np.sum(~baseline & current)),
+        broken=int(np.sum(baseline & ~current)),
+        both_wrong=int(np.sum(~baseline & ~current)),
+    )
 
 
 # -- McNemar's exact test ----------------------------------------------------------------------
+
 
 def _check_discordant(fixed: int, broken: int) -> None:
     for name, value in (("fixed", fixed), ("broken", broken)):
@@ -100,6 +110,7 @@ def mcnemar_exact_worse(fixed: int, broken: int) -> float:
 
 # -- Newcombe's interval -----------------------------------------------------------------------
 
+
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson's score interval for a binomial proportion, without continuity correction:
     the p with (successes/n - p)^2 <= z^2 p (1 - p) / n, z the two-sided normal quantile."""
@@ -126,8 +137,9 @@ def _phi(counts: PairedCounts, correct: bool) -> float:
     return cross / math.sqrt(margins)
 
 
-def paired_difference_interval(counts: PairedCounts, confidence: float = 0.95,
-                               phi_correction: bool = True) -> tuple[float, float, float]:
+def paired_difference_interval(
+    counts: PairedCounts, confidence: float = 0.95, phi_correction: bool = True
+) -> tuple[float, float, float]:
     """(difference, lower, upper): the accuracy of current minus baseline, (fixed - broken)/n,
     with Newcombe's hybrid score interval for paired proportions.
 
@@ -166,12 +178,14 @@ def paired_difference_interval(counts: PairedCounts, confidence: float = 0.95,
 
 # -- per-class changes -------------------------------------------------------------------------
 
+
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def per_class_deltas(baseline: list[dict[str, Any]], current: list[dict[str, Any]],
-                     keys: tuple[str, ...] = DELTA_KEYS) -> list[dict[str, Any]]:
+def per_class_deltas(
+    baseline: list[dict[str, Any]], current: list[dict[str, Any]], keys: tuple[str, ...] = DELTA_KEYS
+) -> list[dict[str, Any]]:
     """Per class, current minus baseline for each key: [{"class": c, key: delta, ...}].
 
     Rows are evaluate's by_class rows, matched on "class". A value that is None or NaN on

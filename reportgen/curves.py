@@ -10,6 +10,7 @@ images has no recall) is NaN here, quietly; sklearn warns, and gives NaN for a R
 
 Pure numpy: no mxnet, no sklearn.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -23,13 +24,13 @@ from reportgen.runfolder import jsonable
 
 MAX_CURVE_POINTS = 400  # per drawn curve; a 10,000-image curve has up to 10,001 points
 
-SCALAR_KEYS = ("log_loss", "roc_auc_macro", "roc_auc_micro", "average_precision_macro",
-               "average_precision_micro")
+SCALAR_KEYS = ("log_loss", "roc_auc_macro", "roc_auc_micro", "average_precision_macro", "average_precision_micro")
 PER_CLASS_KEYS = ("roc_auc", "average_precision")
 CURVE_KEYS = ("roc_curves", "pr_curves", "roc_curve_micro", "pr_curve_micro")
 
 
 # -- checking inputs ---------------------------------------------------------------------------
+
 
 def _check(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     probabilities = np.asarray(probabilities)
@@ -67,6 +68,7 @@ def _check_binary(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray,
 
 # -- log loss ----------------------------------------------------------------------------------
 
+
 def log_loss(probabilities: np.ndarray, labels: np.ndarray, eps: float | None = None) -> float:
     """Mean over images of -ln p(true class), natural log.
 
@@ -89,6 +91,7 @@ def log_loss(probabilities: np.ndarray, labels: np.ndarray, eps: float | None = 
 
 
 # -- one class against the rest ----------------------------------------------------------------
+
 
 def _ranked_counts(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fps, tps, thresholds): for every distinct score, highest first, the negatives and
@@ -133,8 +136,7 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return _auc_from_counts(*_ranked_counts(scores, positive)[:2])
 
 
-def precision_recall_curve(scores: np.ndarray,
-                           positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(precision, recall, thresholds) as sklearn.metrics.precision_recall_curve(positive,
     scores): one point per distinct score, lowest first (recall falling), then a last point
     precision 1, recall 0 with no threshold. Precision at a threshold is TP/(TP+FP) over the
@@ -164,12 +166,12 @@ def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
 
 # -- thinning a curve for drawing --------------------------------------------------------------
 
+
 def _turns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of the points that are not inside a horizontal or vertical run."""
     if len(x) <= 2:
         return np.arange(len(x))
-    inside = (((x[:-2] == x[1:-1]) & (x[1:-1] == x[2:]))
-              | ((y[:-2] == y[1:-1]) & (y[1:-1] == y[2:])))
+    inside = ((x[:-2] == x[1:-1]) & (x[1:-1] == x[2:])) | ((y[:-2] == y[1:-1]) & (y[1:-1] == y[2:]))
     return np.flatnonzero(np.r_[True, ~inside, True])
 
 
@@ -207,8 +209,7 @@ def _visvalingam(x: list[float], y: list[float], keep: int) -> list[int]:
     return [0, *sorted(current), n - 1]
 
 
-def downsample_curve(x: np.ndarray, y: np.ndarray,
-                     max_points: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def downsample_curve(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """A subset of a curve's points, first and last always kept, for drawing.
 
     First the points inside straight horizontal or vertical runs go (the curve drawn
@@ -232,6 +233,7 @@ def downsample_curve(x: np.ndarray, y: np.ndarray,
 
 
 # -- all classes -------------------------------------------------------------------------------
+
 
 def _mean_defined(values: list[float]) -> float:
     defined = [v for v in values if not math.isnan(v)]
@@ -287,7 +289,8 @@ class RankingMetrics:
 
         return cls(
             log_loss=number(d["log_loss"]),
-            roc_auc_macro=number(d["roc_auc_macro"]), roc_auc_micro=number(d["roc_auc_micro"]),
+            roc_auc_macro=number(d["roc_auc_macro"]),
+            roc_auc_micro=number(d["roc_auc_micro"]),
             average_precision_macro=number(d["average_precision_macro"]),
             average_precision_micro=number(d["average_precision_micro"]),
             roc_auc=[number(v) for v in d["roc_auc"]],
@@ -299,8 +302,9 @@ class RankingMetrics:
         )
 
 
-def ranking_metrics(probabilities: np.ndarray, labels: np.ndarray,
-                    max_points: int = MAX_CURVE_POINTS) -> RankingMetrics:
+def ranking_metrics(
+    probabilities: np.ndarray, labels: np.ndarray, max_points: int = MAX_CURVE_POINTS
+) -> RankingMetrics:
     """Log loss, per-class and averaged ROC AUC and average precision, and the curves.
 
     Class c's scores are probabilities[:, c] and its positives labels == c. Macro averages
@@ -328,8 +332,14 @@ def ranking_metrics(probabilities: np.ndarray, labels: np.ndarray,
     micro = _drawn(fps, tps, max_points)
     return RankingMetrics(
         log_loss=log_loss(probabilities, labels),
-        roc_auc_macro=_mean_defined(auc), roc_auc_micro=_auc_from_counts(fps, tps),
-        average_precision_macro=_mean_defined(ap), average_precision_micro=_ap_from_counts(fps, tps),
-        roc_auc=auc, average_precision=ap, roc_curves=roc_curves, pr_curves=pr_curves,
-        roc_curve_micro=micro["roc"], pr_curve_micro=micro["pr"],
+        roc_auc_macro=_mean_defined(auc),
+        roc_auc_micro=_auc_from_counts(fps, tps),
+        average_precision_macro=_mean_defined(ap),
+        average_precision_micro=_ap_from_counts(fps, tps),
+        roc_auc=auc,
+        average_precision=ap,
+        roc_curves=roc_curves,
+        pr_curves=pr_curves,
+        roc_curve_micro=micro["roc"],
+        pr_curve_micro=micro["pr"],
     )

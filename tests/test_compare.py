@@ -6,6 +6,7 @@ correlation of the expanded per-image indicators).
 
 Nothing is compared with this code's own earlier output.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,7 @@ Z95 = 1.959963984540054  # qnorm(0.975)
 
 
 def binomial_pmf_half(k: int, n: int) -> Fraction:
-    return Fraction(math.comb(n, k), 2 ** n)
+    return Fraction(math.comb(n, k), 2**n)
 
 
 def upper_tail(x: int, n: int) -> Fraction:
@@ -41,10 +42,11 @@ def two_sided(x: int, n: int) -> Fraction:
 def as_printed(actual: float, text: str) -> bool:
     """Whether `actual` rounds to `text` at its last printed digit."""
     decimals = len(text.split(".")[1]) if "." in text else 0
-    return abs(actual - float(text)) <= 0.5 * 10.0 ** -decimals * (1 + 1e-9)
+    return abs(actual - float(text)) <= 0.5 * 10.0**-decimals * (1 + 1e-9)
 
 
 # -- the table ---------------------------------------------------------------------------------
+
 
 def test_paired_counts_by_hand() -> None:
     baseline = np.array([True, True, False, False, True, True, False])
@@ -69,6 +71,7 @@ def test_paired_counts_refuses_what_is_not_two_equal_bool_arrays() -> None:
 
 
 # -- McNemar's exact test ----------------------------------------------------------------------
+
 
 def test_mcnemar_exact_as_r_prints_binom_test() -> None:
     # R: binom.test(2, 12)$p.value  [1] 0.03857422  ;  by hand 2 (1 + 12 + 66) / 4096
@@ -120,8 +123,7 @@ def test_the_worse_gate_at_five_percent() -> None:
     assert compare.mcnemar_exact_worse(1, 8) <= 0.05 < compare.mcnemar_exact_worse(2, 8)
     for discordant in range(1, 61):
         # the fewest broken images that fail the gate, from the exact tail
-        needed = min((b for b in range(discordant + 1) if upper_tail(b, discordant) <= Fraction(1, 20)),
-                     default=None)
+        needed = min((b for b in range(discordant + 1) if upper_tail(b, discordant) <= Fraction(1, 20)), default=None)
         for broken in range(discordant + 1):
             fails = compare.mcnemar_exact_worse(discordant - broken, broken) <= 0.05
             assert fails == (needed is not None and broken >= needed), (discordant, broken)
@@ -140,12 +142,16 @@ def test_mcnemar_refuses_negative_counts() -> None:
 
 # -- Wilson and Newcombe -----------------------------------------------------------------------
 
+
 def test_wilson_interval_as_newcombe_published() -> None:
     # Newcombe (1998), "Two-sided confidence intervals for the single proportion", Stat Med
     # 17:857-872, examples as quoted in ratesci's tests/testthat/test3.R (tests against
     # published examples): 15/148, 0/20, 1/29.
-    for (x, n), (low, high) in {(15, 148): ("0.0624", "0.1605"), (0, 20): ("0", "0.1611"),
-                                (1, 29): ("0.0061", "0.1718")}.items():
+    for (x, n), (low, high) in {
+        (15, 148): ("0.0624", "0.1605"),
+        (0, 20): ("0", "0.1611"),
+        (1, 29): ("0.0061", "0.1718"),
+    }.items():
         lower, upper = compare.wilson_interval(x, n)
         assert as_printed(lower, low) and as_printed(upper, high), (x, n, lower, upper)
 
@@ -185,6 +191,7 @@ def test_the_cavo_estimate_as_printed() -> None:
 
 def wilson_by_root_finding(x: int, n: int, z: float) -> tuple[float, float]:
     """The two roots in p of (x/n - p)^2 = z^2 p (1 - p) / n, found numerically."""
+
     def score(p: float) -> float:
         return (x / n - p) ** 2 - z * z * p * (1 - p) / n
 
@@ -195,8 +202,7 @@ def wilson_by_root_finding(x: int, n: int, z: float) -> tuple[float, float]:
     return lower, upper
 
 
-def newcombe_written_differently(e: int, f: int, g: int, h: int, z: float,
-                                 correct: bool) -> tuple[float, float]:
+def newcombe_written_differently(e: int, f: int, g: int, h: int, z: float, correct: bool) -> tuple[float, float]:
     """Method 10 from the paper's formulas, with phi as the Pearson correlation of the two
     per-image indicator vectors and Newcombe's shrinkage applied to its numerator."""
     n = e + f + g + h
@@ -214,8 +220,10 @@ def newcombe_written_differently(e: int, f: int, g: int, h: int, z: float,
     l1, u1 = wilson_by_root_finding(e + f, n, z)
     l2, u2 = wilson_by_root_finding(e + g, n, z)
     d = p1 - p2
-    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2)),
-            d + math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1)))
+    return (
+        d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2)),
+        d + math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1)),
+    )
 
 
 def test_newcombe_interval_agrees_with_a_second_implementation() -> None:
@@ -233,7 +241,7 @@ def test_newcombe_interval_agrees_with_a_second_implementation() -> None:
 
 
 def test_newcombe_interval_edge_cases() -> None:
-    z2 = Z95 ** 2
+    z2 = Z95**2
     # All right on n images: both margins' Wilson intervals are (n/(n + z^2), 1), phi = 0
     # (a margin is empty): the interval is +-z^2/(n + z^2) around 0. The same when all wrong.
     for cells in ((10, 0, 0, 0), (0, 0, 0, 10)):
@@ -279,7 +287,7 @@ def test_perfect_agreement_needs_the_phi_correction() -> None:
     # 3 both right, 3 both wrong: p1 = p2 = 1/2, both Wilson half-widths w = z sqrt(z^2 + 6)
     # / (2 (6 + z^2)). Plain phi = 1 makes the interval sqrt(w^2 - 2w^2 + w^2) = 0 wide, the
     # aberration the correction removes: phi = (9 - 3)/9 = 2/3 gives +-w sqrt(2 - 4/3).
-    w = Z95 * math.sqrt(Z95 ** 2 + 6) / (2 * (6 + Z95 ** 2))
+    w = Z95 * math.sqrt(Z95**2 + 6) / (2 * (6 + Z95**2))
     assert compare.paired_difference_interval(PairedCounts(3, 0, 0, 3), phi_correction=False) == (0, 0, 0)
     difference, lower, upper = compare.paired_difference_interval(PairedCounts(3, 0, 0, 3))
     assert difference == 0 and upper == pytest.approx(w * math.sqrt(2 / 3), abs=1e-15) and lower == -upper
@@ -299,12 +307,17 @@ def test_newcombe_on_mnist_scale_counts() -> None:
 
 # -- per-class changes -------------------------------------------------------------------------
 
+
 def test_per_class_deltas_by_hand() -> None:
     nan = math.nan
-    baseline = [{"class": 0, "sensitivity": 0.9, "precision": 0.8, "f1": 0.85, "prevalence": 0.5},
-                {"class": 1, "sensitivity": nan, "precision": 0.5, "f1": None, "prevalence": 0.5}]
-    current = [{"class": 1, "sensitivity": 0.7, "precision": 0.75, "f1": 0.6, "prevalence": 0.5},
-               {"class": 0, "sensitivity": 0.95, "precision": 0.8, "f1": 0.9, "prevalence": 0.5}]
+    baseline = [
+        {"class": 0, "sensitivity": 0.9, "precision": 0.8, "f1": 0.85, "prevalence": 0.5},
+        {"class": 1, "sensitivity": nan, "precision": 0.5, "f1": None, "prevalence": 0.5},
+    ]
+    current = [
+        {"class": 1, "sensitivity": 0.7, "precision": 0.75, "f1": 0.6, "prevalence": 0.5},
+        {"class": 0, "sensitivity": 0.95, "precision": 0.8, "f1": 0.9, "prevalence": 0.5},
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         deltas = compare.per_class_deltas(baseline, current)

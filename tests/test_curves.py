@@ -3,6 +3,7 @@ dependency), sklearn's documented examples, and small cases counted by hand.
 
 Nothing is compared with this code's own earlier output.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,7 @@ def tied_probabilities(rng: np.random.Generator, n: int, k: int) -> tuple[np.nda
     return np.round(raw / raw.sum(axis=1, keepdims=True), 2), labels
 
 
-def mnist_like(seed: int, n: int = 10_000, k: int = 10,
-               margin: float = 5.5) -> tuple[np.ndarray, np.ndarray]:
+def mnist_like(seed: int, n: int = 10_000, k: int = 10, margin: float = 5.5) -> tuple[np.ndarray, np.ndarray]:
     """float32 softmax outputs of a ~97%-accurate 10-class model; micro ROC AUC ~0.999."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, k, n)
@@ -50,6 +50,7 @@ def points(x: np.ndarray, y: np.ndarray) -> set[tuple[float, float]]:
 
 
 # -- hand-counted cases ------------------------------------------------------------------------
+
 
 def test_the_four_point_example_of_sklearns_docs() -> None:
     # sklearn's roc_curve, roc_auc_score and average_precision_score docstrings use
@@ -127,6 +128,7 @@ def test_bad_input_is_refused() -> None:
 
 # -- against scikit-learn on random data with many ties ----------------------------------------
 
+
 @pytest.mark.parametrize("k", [2, 3, 10])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_per_class_curves_and_areas_match_sklearn(k: int, seed: int) -> None:
@@ -144,10 +146,10 @@ def test_per_class_curves_and_areas_match_sklearn(k: int, seed: int) -> None:
         want = skm.precision_recall_curve(y[:, c], scores)
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
-        assert curves.roc_auc(scores, positive) == pytest.approx(
-            skm.roc_auc_score(y[:, c], scores), abs=1e-12)
+        assert curves.roc_auc(scores, positive) == pytest.approx(skm.roc_auc_score(y[:, c], scores), abs=1e-12)
         assert curves.average_precision(scores, positive) == pytest.approx(
-            skm.average_precision_score(y[:, c], scores), abs=1e-12)
+            skm.average_precision_score(y[:, c], scores), abs=1e-12
+        )
 
 
 @pytest.mark.parametrize("k", [2, 3, 10])
@@ -157,7 +159,8 @@ def test_averages_match_sklearn(k: int) -> None:
     m = curves.ranking_metrics(probabilities, labels)
     assert m.roc_auc == pytest.approx(skm.roc_auc_score(y, probabilities, average=None).tolist(), abs=1e-12)
     assert m.average_precision == pytest.approx(
-        skm.average_precision_score(y, probabilities, average=None).tolist(), abs=1e-12)
+        skm.average_precision_score(y, probabilities, average=None).tolist(), abs=1e-12
+    )
     for ours, average in ((m.roc_auc_macro, "macro"), (m.roc_auc_micro, "micro")):
         assert ours == pytest.approx(skm.roc_auc_score(y, probabilities, average=average), abs=1e-12)
     for ours, average in ((m.average_precision_macro, "macro"), (m.average_precision_micro, "micro")):
@@ -179,10 +182,12 @@ def test_float32_softmax_ties_as_sklearn_sees_them() -> None:
     m = curves.ranking_metrics(probabilities, labels)
     assert m.roc_auc_micro == pytest.approx(skm.roc_auc_score(y, probabilities, average="micro"), abs=1e-12)
     assert m.average_precision_micro == pytest.approx(
-        skm.average_precision_score(y, probabilities, average="micro"), abs=1e-12)
+        skm.average_precision_score(y, probabilities, average="micro"), abs=1e-12
+    )
     assert m.roc_auc == pytest.approx(skm.roc_auc_score(y, probabilities, average=None).tolist(), abs=1e-12)
     assert m.average_precision == pytest.approx(
-        skm.average_precision_score(y, probabilities, average=None).tolist(), abs=1e-12)
+        skm.average_precision_score(y, probabilities, average=None).tolist(), abs=1e-12
+    )
 
 
 def test_a_class_absent_from_the_labels() -> None:
@@ -205,7 +210,8 @@ def test_a_class_absent_from_the_labels() -> None:
     # micro pools class 2's column of negatives with the rest, as sklearn does
     assert m.roc_auc_micro == pytest.approx(skm.roc_auc_score(y, probabilities, average="micro"), abs=1e-12)
     assert m.average_precision_micro == pytest.approx(
-        skm.average_precision_score(y, probabilities, average="micro"), abs=1e-12)
+        skm.average_precision_score(y, probabilities, average="micro"), abs=1e-12
+    )
 
 
 def test_one_class_only() -> None:
@@ -221,6 +227,7 @@ def test_one_class_only() -> None:
 
 
 # -- log loss ----------------------------------------------------------------------------------
+
 
 def test_log_loss_sklearns_documented_example() -> None:
     # sklearn.metrics.log_loss docstring: labels "ham" < "spam", so spam is class 1; 0.21616
@@ -248,18 +255,20 @@ def test_log_loss_with_an_exact_zero_for_the_true_class() -> None:
     labels = np.array([0, 2])
     loss = curves.log_loss(p32, labels)
     # the right answer costs -ln(1 - 2**-23), not 0: the clip is at 1 - eps too
-    assert loss == pytest.approx((23 * math.log(2) - math.log1p(-2.0 ** -23)) / 2, rel=1e-12)
+    assert loss == pytest.approx((23 * math.log(2) - math.log1p(-(2.0**-23))) / 2, rel=1e-12)
     assert math.isfinite(loss)
     assert loss == pytest.approx(skm.log_loss(labels, p32, labels=[0, 1, 2]), rel=1e-6)
     # float64: eps 2**-52
     loss = curves.log_loss(p32.astype(np.float64), labels)
-    assert loss == pytest.approx((52 * math.log(2) - math.log1p(-2.0 ** -52)) / 2, rel=1e-12)
+    assert loss == pytest.approx((52 * math.log(2) - math.log1p(-(2.0**-52))) / 2, rel=1e-12)
     assert loss == pytest.approx(skm.log_loss(labels, p32.astype(np.float64), labels=[0, 1, 2]), abs=1e-12)
     assert curves.log_loss(p32, labels, eps=1e-3) == pytest.approx(
-        (-math.log(1e-3) - math.log(1 - 1e-3)) / 2, rel=1e-12)
+        (-math.log(1e-3) - math.log(1 - 1e-3)) / 2, rel=1e-12
+    )
 
 
 # -- the dataclass, JSON -----------------------------------------------------------------------
+
 
 def test_json_round_trip_with_nan_as_null() -> None:
     probabilities, labels = tied_probabilities(np.random.default_rng(4), 200, 3)
@@ -268,9 +277,19 @@ def test_json_round_trip_with_nan_as_null() -> None:
     text = json.dumps(m.to_json(), allow_nan=False)  # fails if a NaN slipped through
     d = json.loads(text)
     assert d["roc_auc"][1] is None and d["average_precision"][1] is None
-    assert list(d) == ["log_loss", "roc_auc_macro", "roc_auc_micro", "average_precision_macro",
-                       "average_precision_micro", "roc_auc", "average_precision", "roc_curves",
-                       "pr_curves", "roc_curve_micro", "pr_curve_micro"]
+    assert list(d) == [
+        "log_loss",
+        "roc_auc_macro",
+        "roc_auc_micro",
+        "average_precision_macro",
+        "average_precision_micro",
+        "roc_auc",
+        "average_precision",
+        "roc_curves",
+        "pr_curves",
+        "roc_curve_micro",
+        "pr_curve_micro",
+    ]
     back = curves.RankingMetrics.from_json(d)
     assert math.isnan(back.roc_auc[1]) and back.roc_auc[0] == m.roc_auc[0]
     assert back.log_loss == m.log_loss and back.roc_curve_micro == m.roc_curve_micro
@@ -281,6 +300,7 @@ def test_json_round_trip_with_nan_as_null() -> None:
 
 
 # -- thinned curves ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def mnist() -> tuple[np.ndarray, np.ndarray, curves.RankingMetrics]:
@@ -309,7 +329,7 @@ def test_thinned_roc_curves_keep_endpoints_and_area(mnist) -> None:
         full_fpr, full_tpr, _ = skm.roc_curve(truth, scores, drop_intermediate=False)
         assert points(fpr, tpr) <= points(full_fpr, full_tpr)  # points of the curve, none made up
         # the point nearest the top-left corner, where an AUC of 0.999 lives, survives
-        nearest = np.argmin(full_fpr ** 2 + (1 - full_tpr) ** 2)
+        nearest = np.argmin(full_fpr**2 + (1 - full_tpr) ** 2)
         assert (full_fpr[nearest], full_tpr[nearest]) in points(fpr, tpr)
         # Uniform sampling in arc length misses this by up to 1e-4.
         assert abs(trapezoid(fpr, tpr) - skm.roc_auc_score(truth, scores)) < 1e-5
@@ -342,11 +362,11 @@ def test_an_unthinned_curve_is_the_same_line() -> None:
         assert points(fpr[turning], tpr[turning]) <= kept
         assert len(kept) < len(fpr)  # something straight was dropped
         assert trapezoid(m.roc_curves[c]["fpr"], m.roc_curves[c]["tpr"]) == pytest.approx(
-            skm.roc_auc_score(labels == c, probabilities[:, c]), abs=1e-14)
+            skm.roc_auc_score(labels == c, probabilities[:, c]), abs=1e-14
+        )
 
 
-def staircase(start: tuple[float, float], end: tuple[float, float],
-              steps: int) -> tuple[np.ndarray, np.ndarray]:
+def staircase(start: tuple[float, float], end: tuple[float, float], steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Up, right, up, right ... from start to end in equal steps."""
     xs = np.linspace(start[0], end[0], steps + 1)
     ys = np.linspace(start[1], end[1], steps + 1)
