@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
+from reportgen import runtime
+
 __version__ = "0.1.0"
+
+# Before anything imports mxnet or copies an array into it (runtime.py says why).
+runtime.apply()

@@ -8,7 +8,6 @@ mxnet, matplotlib and weasyprint load inside the commands, so --help is instant.
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import sys
 import traceback
@@ -179,9 +178,7 @@ def main() -> None:
     Every option can also be set as an environment variable REPORTGEN_<OPTION>,
     e.g. REPORTGEN_EPOCHS=2.
     """
-    # Must precede the first mxnet import: MXNet picks one OpenMP thread on a 2-core
-    # machine otherwise (5% slower here, benchmarks/RESULTS.md).
-    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    # MXNet's threads and copies are set up by `import reportgen` (runtime.py).
 
 
 def _setup(verbose: int, quiet: bool) -> None:

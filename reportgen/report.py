@@ -242,6 +242,13 @@ def _training_seconds(record: RunRecord, history: History) -> float | None:
     return sum(seconds) if seconds else None
 
 
+def _images_per_second(history: History) -> float | None:
+    """Training images over training seconds, all epochs together (None when nothing was trained)."""
+    seconds = sum(e.seconds for e in history.epochs if not is_missing(e.seconds))
+    images = sum(e.images_per_second * e.seconds for e in history.epochs if not is_missing(e.images_per_second))
+    return images / seconds if seconds and images else None
+
+
 def _layers() -> tuple[list[dict[str, Any]], int]:
     counts = layers.parameter_counts()
     rows = [
@@ -317,6 +324,7 @@ def _headline(record: RunRecord, history: History, evaluation: Evaluation) -> di
         "correct": correct,
         "errors": evaluation.n_test - correct,
         "training_seconds": _training_seconds(record, history),
+        "images_per_second": _images_per_second(history),
         "contexts": list(record.contexts),
         "epochs_run": len(history.epochs),
     }

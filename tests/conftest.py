@@ -6,12 +6,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
-import os
 from dataclasses import replace
 from pathlib import Path
-
-# As the CLI does, before mxnet is first imported.
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 import numpy as np
 import pytest

@@ -403,3 +403,11 @@ def test_a_bug_outside_the_users_templates_is_not_called_bad_input(monkeypatch, 
     (tmp_path / "_network.html.j2").write_text('<section id="network">mine</section>\n')
     with pytest.raises(ZeroDivisionError):
         report.render_html(make_context(), templates=tmp_path)
+
+
+def test_training_shows_images_per_second(html):
+    # make_history: epoch e ran 10 + e seconds at 5000 + e images/s
+    rows = [_row_cells(html, f'<td class="num">{e}</td><td class="num">{0.5 / e:.4f}</td>') for e in (1, 2)]
+    assert [row[-1] for row in rows] == ["5,001", "5,002"]
+    overall = (5001 * 11 + 5002 * 12) / (11 + 12)  # images over seconds, both epochs
+    assert f", {overall:,.0f} images a second." in html

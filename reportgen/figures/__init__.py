@@ -7,8 +7,11 @@ _style holds what they share. Each figure is a pure function: values in, `Figure
 
 from __future__ import annotations
 
+from functools import partial
+
 from reportgen.data import Dataset
 from reportgen.evaluate import Evaluation
+from reportgen.figures._pool import Job, draw
 from reportgen.figures._style import Figure, tile
 from reportgen.figures.data import class_counts, first_digits
 from reportgen.figures.evaluation import confusion, reliability
@@ -40,22 +43,27 @@ __all__ = [
 ]
 
 
-def make(dataset: Dataset, history: History, evaluation: Evaluation, inspection: Inspection) -> dict[str, Figure]:
-    """Every figure of the report, by name, in the order the report shows them."""
-    figures = [
-        first_digits(dataset),
-        class_counts(dataset),
-        network(),
-        training_batches(history),
-        training_epochs(history),
-        confusion(evaluation.confusion_matrix),
-        reliability(evaluation.calibration),
-        worst_cases(dataset, evaluation.worst_pair),
-        top_errors(dataset, evaluation.top_errors),
-        kernels_conv1(inspection.kernels["conv1"]),
-        kernels_conv2(inspection.kernels["conv2"]),
+def make(
+    dataset: Dataset, history: History, evaluation: Evaluation, inspection: Inspection, processes: int | None = None
+) -> dict[str, Figure]:
+    """Every figure of the report, by name, in the order the report shows them.
+
+    `processes`: how many draw at once (default: one per core, see _pool.py).
+    """
+    jobs: list[Job] = [
+        partial(first_digits, dataset),
+        partial(class_counts, dataset),
+        network,
+        partial(training_batches, history),
+        partial(training_epochs, history),
+        partial(confusion, evaluation.confusion_matrix),
+        partial(reliability, evaluation.calibration),
+        partial(worst_cases, dataset, evaluation.worst_pair),
+        partial(top_errors, dataset, evaluation.top_errors),
+        partial(kernels_conv1, inspection.kernels["conv1"]),
+        partial(kernels_conv2, inspection.kernels["conv2"]),
     ]
     for case in range(len(inspection.indices)):
-        figures.append(inside_input(dataset, inspection, case))
-        figures.extend(inside_layer(inspection, case, layer) for layer in LAYERS)
-    return {figure.name: figure for figure in figures}
+        jobs.append(partial(inside_input, dataset, inspection, case))
+        jobs.extend(partial(inside_layer, inspection, case, layer) for layer in LAYERS)
+    return {figure.name: figure for figure in draw(jobs, processes)}

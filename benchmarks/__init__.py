@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs bench.py; RESULTS.md keeps what it measured."""

@@ -1,0 +1,250 @@
+"""The cases bench.py times, each run as `python -m benchmarks.cases CASE [ARGS]` in a fresh
+process; each prints one line of JSON. Data comes the way reportgen loads it (data.load,
+data.to_input) so the comparison includes what the product's own data path costs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from reportgen import data, seed
+
+BATCH = seed.BATCH_SIZE
+
+
+def _images(n: int) -> data.Dataset:
+    return data.load(train_limit=n, test_limit=1000)
+
+
+def _rate(n: int, seconds: float) -> float:
+    return n // BATCH * BATCH / seconds
+
+
+def reportgen(n: str) -> dict:
+    from reportgen import train
+
+    history = train.fit(_images(int(n)), train.TrainConfig(epochs=2), train.parse_contexts("cpu"))[1]
+    return {"images_per_second": history.epochs[1].images_per_second}
+
+
+def _gluon_loop(n: str, hybridize: bool) -> dict:
+    """net, loss, backward, trainer.step and nothing else, on reportgen's LeNet."""
+    import mxnet as mx
+    from mxnet import autograd, gluon
+
+    from reportgen import model
+
+    dataset = _images(int(n))
+    x = mx.nd.array(data.to_input(dataset.train_x))
+    y = mx.nd.array(dataset.train_y, dtype="float32")
+    net = model.LeNet()
+    net.initialize(model.initializer())
+    if hybridize:
+        net.hybridize(static_alloc=True, static_shape=True)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer = gluon.Trainer(
+        net.collect_params(),
+        "sgd",
+        {"learning_rate": seed.LEARNING_RATE, "momentum": seed.MOMENTUM, "wd": seed.WEIGHT_DECAY},
+    )
+
+    def one_pass() -> float:
+        started = time.perf_counter()
+        for i in range(0, len(x) - len(x) % BATCH, BATCH):
+            with autograd.record():
+                loss = loss_fn(net.logits(x[i : i + BATCH]), y[i : i + BATCH])
+            loss.backward()
+            trainer.step(BATCH)
+        mx.nd.waitall()
+        return time.perf_counter() - started
+
+    one_pass()
+    return {"images_per_second": _rate(len(x), one_pass())}
+
+
+def bare(n: str) -> dict:
+    return _gluon_loop(n, hybridize=True)
+
+
+def imperative(n: str) -> dict:
+    return _gluon_loop(n, hybridize=False)
+
+
+def seed_symbol():
+    """The seed's network as its R code builds it, SoftmaxOutput head included."""
+    import mxnet as mx
+
+    s = mx.sym.var("data")
+    s = mx.sym.Convolution(s, kernel=(5, 5), num_filter=20, name="Conv1")
+    s = mx.sym.Activation(s, act_type="tanh", name="Act1")
+    s = mx.sym.Pooling(s, pool_type="max", kernel=(2, 2), stride=(2, 2), name="Pool1")
+    s = mx.sym.Convolution(s, kernel=(5, 5), num_filter=50, name="Conv2")
+    s = mx.sym.Activation(s, act_type="tanh", name="Act2")
+    s = mx.sym.Pooling(s, pool_type="max", kernel=(2, 2), stride=(2, 2), name="Pool2")
+    s = mx.sym.flatten(s, name="Flat")
+    s = mx.sym.FullyConnected(s, num_hidden=500, name="Full1")
+    s = mx.sym.Activation(s, act_type="tanh", name="Act3")
+    s = mx.sym.FullyConnected(s, num_hidden=10, name="Full2")
+    return mx.sym.SoftmaxOutput(s, name="SoftM")
+
+
+def module(n: str) -> dict:
+    """mx.mod.Module.fit with NDArrayIter and the accuracy metric, as the seed trained."""
+    import mxnet as mx
+
+    from reportgen import model
+
+    dataset = _images(int(n))
+    it = mx.io.NDArrayIter(
+        data.to_input(dataset.train_x),
+        dataset.train_y.astype(np.float32),
+        BATCH,
+        shuffle=True,
+        last_batch_handle="discard",
+        label_name="SoftM_label",
+    )
+    ends: list[float] = []
+    mod = mx.mod.Module(seed_symbol(), context=mx.cpu(), label_names=["SoftM_label"])
+    mod.fit(
+        it,
+        num_epoch=2,
+        optimizer="sgd",
+        initializer=model.initializer(),
+        eval_metric="acc",
+        optimizer_params={"learning_rate": seed.LEARNING_RATE, "momentum": seed.MOMENTUM, "wd": seed.WEIGHT_DECAY},
+        epoch_end_callback=lambda *args: (mx.nd.waitall(), ends.append(time.perf_counter())),
+    )
+    return {"images_per_second": _rate(len(dataset.train_x), ends[1] - ends[0])}
+
+
+def torch_available() -> dict:
+    try:
+        import torch
+    except ImportError:
+        return {"available": False}
+    return {"available": True, "version": torch.__version__}
+
+
+def torch(n: str) -> dict:
+    """The same LeNet, loss and optimizer in PyTorch, eager, its default threads."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed.SEED)
+    dataset = _images(int(n))
+    x = torch.from_numpy(data.to_input(dataset.train_x))
+    y = torch.from_numpy(dataset.train_y.astype(np.int64))
+    net = nn.Sequential(
+        nn.Conv2d(1, 20, 5),
+        nn.Tanh(),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(20, 50, 5),
+        nn.Tanh(),
+        nn.MaxPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(800, 500),
+        nn.Tanh(),
+        nn.Linear(500, 10),
+    )
+    optimizer = torch.optim.SGD(
+        net.parameters(), lr=seed.LEARNING_RATE, momentum=seed.MOMENTUM, weight_decay=seed.WEIGHT_DECAY
+    )
+    loss_fn = nn.CrossEntropyLoss()
+
+    def one_pass() -> float:
+        started = time.perf_counter()
+        for i in range(0, len(x) - len(x) % BATCH, BATCH):
+            optimizer.zero_grad()
+            loss_fn(net(x[i : i + BATCH]), y[i : i + BATCH]).backward()
+            optimizer.step()
+        return time.perf_counter() - started
+
+    one_pass()
+    return {"images_per_second": _rate(len(x), one_pass())}
+
+
+def sgemm() -> dict:
+    import mxnet as mx
+
+    a = mx.nd.random.uniform(shape=(4096, 4096))
+    mx.nd.dot(a, a).wait_to_read()
+    started = time.perf_counter()
+    for _ in range(5):
+        mx.nd.dot(a, a).wait_to_read()
+    return {"gflops": 5 * 2 * 4096**3 / (time.perf_counter() - started) / 1e9}
+
+
+def inference(n: str) -> dict:
+    import mxnet as mx
+
+    from reportgen import evaluate, model
+
+    dataset = data.load(train_limit=1, test_limit=int(n))
+    net = model.build(mx.cpu(), seed=seed.SEED)
+    evaluate.predict(net, dataset.test_x, mx.cpu())  # builds the graph for this batch size
+    started = time.perf_counter()
+    evaluate.predict(net, dataset.test_x, mx.cpu())
+    seconds = time.perf_counter() - started
+    return {"images": len(dataset.test_x), "seconds": seconds, "images_per_second": len(dataset.test_x) / seconds}
+
+
+def inspection() -> dict:
+    import mxnet as mx
+
+    from reportgen import inspection, model
+
+    dataset = data.load(train_limit=1, test_limit=1000)
+    net = model.build(mx.cpu(), seed=seed.SEED)
+    started = time.perf_counter()
+    inspection.run(net, dataset.test_x, dataset.test_y, [0], mx.cpu())
+    one = time.perf_counter() - started
+    many = list(range(256))
+    started = time.perf_counter()
+    inspection.run(net, dataset.test_x, dataset.test_y, many, mx.cpu())
+    return {"one": one, "many": len(many), "many_seconds": time.perf_counter() - started}
+
+
+def render_split(run: str) -> dict:
+    """The render's stages timed one by one: imports, HTML, PDF (figures: see the manifest)."""
+    started = time.perf_counter()
+    import weasyprint  # noqa: F401  (imported here so the PDF's time is the PDF's)
+
+    from reportgen import figures, pipeline, report
+    from reportgen.evaluate import Evaluation
+    from reportgen.history import History
+    from reportgen.inspection import Inspection
+    from reportgen.runfolder import MANIFEST, RunRecord, read_json
+
+    imported = time.perf_counter() - started
+    folder = Path(run)
+    record = RunRecord.from_json(read_json(folder / MANIFEST))
+    history, evaluation = History.load(folder / "history.json"), Evaluation.load(folder / "metrics.json")
+    inspected = Inspection.load(folder / "inspection.npz")
+    context = report.context(
+        record,
+        history,
+        evaluation,
+        inspected,
+        figures.make(pipeline._reload_data(record, None), history, evaluation, inspected),
+    )
+    started = time.perf_counter()
+    report.render_html(context)
+    html = time.perf_counter() - started
+    started = time.perf_counter()
+    report.render_pdf(context, folder)
+    return {"import": imported, "html": html, "pdf": time.perf_counter() - started}
+
+
+CASES: dict[str, Callable[..., dict]] = {
+    f.__name__: f
+    for f in (reportgen, bare, imperative, module, torch_available, torch, sgemm, inference, inspection, render_split)
+}
+
+if __name__ == "__main__":
+    print(json.dumps(CASES[sys.argv[1]](*sys.argv[2:])))
