@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from reportgen import __version__, report, runfolder
 from reportgen.errors import DataError, ReportgenError
 from reportgen.evaluate import Evaluation
+from reportgen.filters import is_missing
 from reportgen.history import History
 from reportgen.runfolder import TRAINED_HERE, RunRecord
 
@@ -172,7 +173,7 @@ def _training_seconds(folder: Path, record: RunRecord) -> float | None:
         return record.timings["train"]
     if not (folder / "history.json").is_file():
         return None
-    seconds = [e.seconds for e in History.load(folder / "history.json").epochs if math.isfinite(e.seconds)]
+    seconds = [e.seconds for e in History.load(folder / "history.json").epochs if not is_missing(e.seconds)]
     return sum(seconds) if seconds else None
 
 
@@ -424,7 +425,8 @@ def _copy(run: Run, into: Path) -> None:
 def write(
     site: Path, runs: Sequence[Run], index: Index, chart: Figure, html: str, earlier: frozenset[str] = frozenset()
 ) -> None:
-    with runfolder.staging(site, finish=_swap_in(earlier)) as staged:
+    # Absolute, so that the staging folder lands beside the site even for --out .
+    with runfolder.staging(Path(os.path.abspath(site)), finish=_swap_in(earlier)) as staged:
         (staged / RUNS).mkdir()
         for run in runs:
             _copy(run, staged / RUNS / run.name)
