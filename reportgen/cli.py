@@ -398,5 +398,36 @@ def render(run_dir, formats, title, templates, data_dir, verbose, quiet):
     _done(run_dir, manifest, quiet)
 
 
+@main.command(epilog=EXIT_CODES)
+@click.argument("run_dirs", nargs=-1, required=True, type=existing_dir, metavar="RUN_DIR...")
+@_option(
+    "--out",
+    type=out_dir,
+    required=True,
+    metavar="SITE_DIR",
+    help="The site folder (index.html, index.json, runs/<name>/), swapped in when complete: "
+    "a failure leaves the previous site whole.",
+)
+@_option("--title", default=None, help="The index page's title.  [default: reportgen runs]")
+@_option(
+    "--templates",
+    type=existing_dir,
+    default=None,
+    metavar="DIR",
+    help="Your templates, searched before the built-in ones (e.g. your own _site_runs.html.j2).",
+)
+@verbosity
+def site(run_dirs, out, title, templates, verbose, quiet):
+    """A static site of finished runs (folders from reportgen build): one index of them all,
+    newest first, and each run's report, PDF, figures and metrics. Open index.html, or
+    serve the folder as it is; a run no longer given leaves the site."""
+    _setup(verbose, quiet)
+    from reportgen import site as site_stage
+
+    index = site_stage.build(run_dirs, out, title=title, templates=templates)
+    if not quiet:
+        click.echo(f"wrote {out}/ ({len(index.rows)} runs): open {out}/{site_stage.INDEX_HTML}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -415,6 +415,12 @@ def context(
 # -- output ------------------------------------------------------------------------------
 
 
+def render_page(name: str, values: dict[str, Any], templates: Path | None = None) -> str:
+    """Any page of the built-in templates (the site's index, say) through the same
+    sandboxed environment, with the same errors, as the report."""
+    return _render(name, values, templates)
+
+
 def render_html(context: dict[str, Any], templates: Path | None = None) -> str:
     """One self-contained HTML file: CSS inlined, every figure a data: URI, no script."""
     return _render(HTML_TEMPLATE, {**context, "medium": "html"}, templates)

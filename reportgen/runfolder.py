@@ -16,7 +16,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -41,8 +41,12 @@ def check_out(out: Path) -> None:
 
 
 @contextlib.contextmanager
-def staging(out: Path) -> Iterator[Path]:
-    """Yield an empty folder beside `out`; on success move its entries into `out`."""
+def staging(out: Path, finish: Callable[[Path, Path], None] | None = None) -> Iterator[Path]:
+    """Yield an empty folder beside `out`; on success move its entries into `out`.
+
+    `finish(staged, out)` does the moving; `publish` unless given (the site replaces
+    what its earlier version wrote instead of keeping it).
+    """
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +55,7 @@ def staging(out: Path) -> Iterator[Path]:
         raise ReportgenError(f"{out}: cannot write here ({e.strerror})") from None
     try:
         yield tmp
-        publish(tmp, out)
+        (finish or publish)(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -69,13 +73,15 @@ def publish(staged: Path, out: Path) -> None:
     # can tell the folder is mid-update.
     entries = sorted(staged.iterdir(), key=lambda p: p.name == MANIFEST)
     for entry in entries:
-        target = out / entry.name
-        if entry.is_dir() and target.exists():
-            old = staged / f".old-{entry.name}"
-            os.replace(target, old)
-            os.replace(entry, target)
-        else:
-            os.replace(entry, target)
+        replace_entry(entry, out / entry.name, staged)
+
+
+def replace_entry(entry: Path, target: Path, aside: Path) -> None:
+    """Move one staged file or folder to `target`. A folder already there is first moved
+    into `aside` (the staging folder, deleted at the end), so no old file survives in it."""
+    if entry.is_dir() and target.exists():
+        os.replace(target, aside / f".old-{entry.name}")
+    os.replace(entry, target)
 
 
 def write_bytes(path: Path, payload: bytes) -> Path:

@@ -1,8 +1,9 @@
 """Stage 5: every figure of the report, as SVG, from the values the earlier stages hand on.
 
-One module per report section (data, network, training, evaluation, mistakes, inside);
-_style holds what they share. Each figure is a pure function: values in, `Figure`
-(name, caption, alt text, SVG bytes) out; the same values give the same bytes.
+One module per report section (data, network, training, evaluation, mistakes, inside) and
+one for the site's index (site); _style holds what they share. Each figure is a pure
+function: values in, `Figure` (name, caption, alt text, SVG bytes) out; the same values
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from reportgen.figures.evaluation import confusion, reliability
 from reportgen.figures.inside import inside_input, inside_layer, kernels_conv1, kernels_conv2
 from reportgen.figures.mistakes import top_errors, worst_cases
 from reportgen.figures.network import network
+from reportgen.figures.site import accuracy_chart
 from reportgen.figures.training import training_batches, training_epochs
 from reportgen.history import History
 from reportgen.inspection import Inspection
@@ -25,6 +27,7 @@ from reportgen.layers import LAYERS
 
 __all__ = [
     "Figure",
+    "accuracy_chart",
     "class_counts",
     "confusion",
     "first_digits",
