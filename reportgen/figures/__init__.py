@@ -40,8 +40,11 @@ __all__ = [
 ]
 
 
-def make(dataset: Dataset, history: History, evaluation: Evaluation, inspection: Inspection) -> dict[str, Figure]:
-    """Every figure of the report, by name, in the order the report shows them."""
+def make(
+    dataset: Dataset, history: History, evaluation: Evaluation, inspection: Inspection, pixels: str = "unit"
+) -> dict[str, Figure]:
+    """Every figure of the report, by name, in the order the report shows them; `pixels`: how
+    the images entered the network ("unit" or "raw")."""
     figures = [
         first_digits(dataset),
         class_counts(dataset),
@@ -56,6 +59,6 @@ def make(dataset: Dataset, history: History, evaluation: Evaluation, inspection:
         kernels_conv2(inspection.kernels["conv2"]),
     ]
     for case in range(len(inspection.indices)):
-        figures.append(inside_input(dataset, inspection, case))
+        figures.append(inside_input(dataset, inspection, case, pixels))
         figures.extend(inside_layer(inspection, case, layer) for layer in LAYERS)
     return {figure.name: figure for figure in figures}
