@@ -198,15 +198,16 @@ def inspection() -> dict:
     import mxnet as mx
 
     from reportgen import inspection, model
+    from reportgen.runfolder import TRAINED_HERE, ModelRecord
 
     dataset = data.load(train_limit=1, test_limit=1000)
-    net = model.build(mx.cpu(), seed=seed.SEED)
+    network = model.network(model.build(mx.cpu(), seed=seed.SEED), ModelRecord(TRAINED_HERE, 1))
     started = time.perf_counter()
-    inspection.run(net, dataset.test_x, dataset.test_y, [0], mx.cpu())
+    inspection.run(network, dataset.test_x, dataset.test_y, [0], mx.cpu())
     one = time.perf_counter() - started
     many = list(range(256))
     started = time.perf_counter()
-    inspection.run(net, dataset.test_x, dataset.test_y, many, mx.cpu())
+    inspection.run(network, dataset.test_x, dataset.test_y, many, mx.cpu())
     return {"one": one, "many": len(many), "many_seconds": time.perf_counter() - started}
 
 
@@ -226,13 +227,9 @@ def render_split(run: str) -> dict:
     record = RunRecord.from_json(read_json(folder / MANIFEST))
     history, evaluation = History.load(folder / "history.json"), Evaluation.load(folder / "metrics.json")
     inspected = Inspection.load(folder / "inspection.npz")
-    context = report.context(
-        record,
-        history,
-        evaluation,
-        inspected,
-        figures.make(pipeline._reload_data(record, None), history, evaluation, inspected),
-    )
+    dataset = pipeline._reload_data(record, None)
+    drawn = figures.make(dataset, history, evaluation, inspected, record.model.pixels)
+    context = report.context(record, history, evaluation, inspected, drawn)
     started = time.perf_counter()
     report.render_html(context)
     html = time.perf_counter() - started

@@ -39,6 +39,7 @@ def _stack(*decorators):
 
 # Folders read from must exist; --out may not exist yet but must not be a file. --data-dir
 # and --model stay strings: the run record and the report show them as the user typed them.
+# --model may be a folder, a file or a checkpoint prefix (no such file): saved.find checks it.
 existing_dir = click.Path(exists=True, file_okay=False, path_type=Path)
 out_dir = click.Path(file_okay=False, path_type=Path)
 
@@ -95,11 +96,20 @@ train_options = _stack(
 def model_option(required: bool):
     return _option(
         "--model",
-        type=click.Path(exists=True, file_okay=False),
-        metavar="DIR",
+        metavar="PATH",
         required=required,
-        help="A saved model: its model/ folder or the run folder around it.",
+        help="A saved model: a run folder or its model/ folder, a checkpoint prefix DIR/NAME "
+        "(NAME-symbol.json with the latest NAME-NNNN.params), or a NAME-NNNN.params file.",
     )
+
+
+pixels_option = _option(
+    "--pixels",
+    type=click.Choice(["unit", "raw"]),
+    default=None,
+    help="How images enter the network: unit divides by 255 (how reportgen trains), raw feeds "
+    "0-255 (how the seed trained).  [default: what the model recorded, else unit]",
+)
 
 
 case_option = _option(
@@ -271,11 +281,12 @@ def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, *
 
 @main.command(epilog=EXIT_CODES)
 @model_option(required=True)
+@pixels_option
 @data_options
 @ctx_option
 @_option("--out", type=out_dir, required=True, help="Folder to write metrics.json into.")
 @verbosity
-def evaluate(model, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
+def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
     """Evaluate a saved model on the test set: caret's statistics, worst confusion, calibration."""
     _setup(verbose, quiet)
     from reportgen import pipeline
@@ -285,6 +296,7 @@ def evaluate(model, data_dir, train_limit, test_limit, ctx, out, verbose, quiet)
         data=_data_settings(data_dir, train_limit, test_limit),
         ctx=ctx,
         model=model,
+        pixels=pixels,
         arguments=_arguments(),
         command=_command(),
     )
@@ -293,12 +305,13 @@ def evaluate(model, data_dir, train_limit, test_limit, ctx, out, verbose, quiet)
 
 @main.command(epilog=EXIT_CODES)
 @model_option(required=True)
+@pixels_option
 @case_option
 @data_options
 @ctx_option
 @_option("--out", type=out_dir, required=True, help="Folder to write inspection.npz into.")
 @verbosity
-def inspect(model, cases, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
+def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
     """Every layer's output for chosen test images, through one multi-output graph."""
     _setup(verbose, quiet)
     from reportgen import pipeline
@@ -308,6 +321,7 @@ def inspect(model, cases, data_dir, train_limit, test_limit, ctx, out, verbose, 
         data=_data_settings(data_dir, train_limit, test_limit),
         ctx=ctx,
         model=model,
+        pixels=pixels,
         cases=tuple(cases),
         arguments=_arguments(),
         command=_command(),
@@ -319,6 +333,7 @@ def inspect(model, cases, data_dir, train_limit, test_limit, ctx, out, verbose, 
 @data_options
 @train_options
 @model_option(required=False)
+@pixels_option
 @case_option
 @report_options
 @_option(
@@ -332,6 +347,7 @@ def inspect(model, cases, data_dir, train_limit, test_limit, ctx, out, verbose, 
 def build(
     out,
     model,
+    pixels,
     cases,
     formats,
     title,
@@ -357,6 +373,7 @@ def build(
         ctx=ctx,
         resume=resume,
         model=model,
+        pixels=pixels,
         cases=tuple(cases),
         title=title or pipeline.TITLE,
         formats=_formats(formats),

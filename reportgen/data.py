@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,18 @@ FILES = {
     "test_labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
 }
 
-PIXEL_SCALING = "pixels divided by 255 (the seed fed raw 0-255)"
+# How images enter a network: "unit" divides the 0-255 pixels by 255 (how reportgen trains),
+# "raw" feeds them as they are (how the seed trained). A model must be fed as it was trained.
+PIXELS = ("unit", "raw")
+PIXEL_SCALINGS = {"unit": "divided by 255, to [0, 1]", "raw": "raw, 0-255"}
 
 _DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 @dataclass(frozen=True)
 class DataRecord:
-    """The data part of the run record: which files, how many images, how they were fed."""
+    """The data part of the run record: which files and how many images (how they were scaled
+    belongs to the model: ModelRecord.pixels)."""
 
     dir: str | None  # --data-dir as the user typed it; None for the embedded MNIST
     files: dict[str, str]  # file name -> SHA-256
@@ -42,7 +47,6 @@ class DataRecord:
     test_images: int
     train_total: int  # images in the training file, before any limit
     test_total: int
-    pixel_scaling: str
 
     @property
     def shown(self) -> str:
@@ -79,7 +83,6 @@ class Dataset:
             test_images=len(self.test_x),
             train_total=self.train_total,
             test_total=self.test_total,
-            pixel_scaling=PIXEL_SCALING,
         )
 
 
@@ -172,10 +175,27 @@ def load(data_dir: Path | str | None = None, train_limit: int | None = None, tes
     )
 
 
-def to_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (n, 28, 28) -> float32 (n, 1, 28, 28) in [0, 1], the network's input.
+def to_input(images: np.ndarray, pixels: str = "unit") -> np.ndarray:
+    """uint8 (n, 28, 28) -> float32 (n, 1, 28, 28), the network's input.
 
-    The seed fed raw 0-255 values; scaling keeps tanh units out of saturation
-    at the start of training.
+    "unit" divides by 255, to [0, 1]: it keeps tanh units out of saturation at the start of
+    training. "raw" keeps 0-255, as the seed fed them: a model trained so must be fed so.
     """
-    return (images.astype(np.float32) / 255.0)[:, None, :, :]
+    if pixels not in PIXELS:
+        raise DataError(f"--pixels {pixels}: choose unit or raw")
+    x = images.astype(np.float32)[:, None, :, :]
+    return x / 255.0 if pixels == "unit" else x
+
+
+def batches(images: np.ndarray, size: int, pixels: str = "unit") -> Iterator[tuple[int, int, np.ndarray]]:
+    """(start, count, batch) for uint8 images (n, 28, 28): the network's input in batches of one shape.
+
+    Every batch is float32 (size, 1, 28, 28): a network hybridized with static_shape would
+    rebuild its cached graph for a short last batch, so that one is padded with blank images
+    (rows past `count`), whose outputs the caller drops.
+    """
+    for start in range(0, len(images), size):
+        part = images[start : start + size]
+        batch = np.zeros((size, 1, 28, 28), np.float32)
+        batch[: len(part)] = to_input(part, pixels)
+        yield start, len(part), batch

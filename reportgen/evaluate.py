@@ -19,11 +19,13 @@ import numpy as np
 from scipy import stats
 
 from reportgen import runfolder
-from reportgen.data import Dataset, to_input
+from reportgen.data import Dataset, batches
 from reportgen.errors import DataError, ReportgenError
 
 if TYPE_CHECKING:
     import mxnet as mx
+
+    from reportgen.model import Network
 
 N_CLASSES = 10
 TOP_ERRORS = 20
@@ -109,29 +111,22 @@ class Calibration:
 # -- predictions -------------------------------------------------------------------------------
 
 
-def predict(net: Any, images: np.ndarray, ctx: mx.Context, batch_size: int = 1000) -> np.ndarray:
+def predict(
+    forward: Any, images: np.ndarray, ctx: mx.Context, pixels: str = "unit", batch_size: int = 1000
+) -> np.ndarray:
     """Class probabilities, float32 (n, 10), for uint8 images (n, 28, 28), in image order.
 
-    Every batch has one shape, min(batch_size, n): the net is hybridized with static_shape,
-    so a short last batch would make it rebuild its cached graph. The tail is padded with
-    blank images, whose outputs are dropped.
+    `forward` maps a batch to probabilities; every batch has one shape (data.batches), so a
+    network hybridized with static_shape never rebuilds its cached graph.
     """
     import mxnet as mx
 
     if batch_size < 1:
         raise ReportgenError(f"--batch-size must be at least 1, not {batch_size}")
-    n = len(images)
-    probabilities = np.empty((n, N_CLASSES), np.float32)
-    if n == 0:
-        return probabilities
-    size = min(batch_size, n)
-    batch = np.zeros((size, 1, 28, 28), np.float32)  # reused; padding rows stay blank
-    for start in range(0, n, size):
-        part = images[start : start + size]
-        batch[: len(part)] = to_input(part)
-        batch[len(part) :] = 0
-        out = net(mx.nd.array(batch, ctx=ctx))
-        probabilities[start : start + len(part)] = out[: len(part)].asnumpy()
+    probabilities = np.empty((len(images), N_CLASSES), np.float32)
+    for start, count, batch in batches(images, max(1, min(batch_size, len(images))), pixels):
+        out = forward(mx.nd.array(batch, ctx=ctx))
+        probabilities[start : start + count] = out[:count].asnumpy()
     return probabilities
 
 
@@ -452,13 +447,13 @@ def _record(kind: type, values: dict[str, Any]) -> Any:
     return kind(**{name: _nan_for_none(values[name]) for name in names})
 
 
-def run(net: Any, dataset: Dataset, ctx: mx.Context, batch_size: int = 1000) -> Evaluation:
-    """Predict every test image and gather all the statistics.
+def run(network: Network, dataset: Dataset, ctx: mx.Context, batch_size: int = 1000) -> Evaluation:
+    """Predict every test image, fed as the network wants, and gather all the statistics.
 
     The predicted class is the first largest probability (R's max.col, which the seed used,
     breaks exact ties at random).
     """
-    probabilities = predict(net, dataset.test_x, ctx, batch_size)
+    probabilities = predict(network.forward, dataset.test_x, ctx, network.pixels, batch_size)
     predictions = probabilities.argmax(axis=1).astype(np.int64)
     labels = np.asarray(dataset.test_y).astype(np.int64)
     table = confusion_matrix(predictions, labels)

@@ -1,8 +1,9 @@
 """Stage 4: every layer's output for a few test digits, the learned kernels, and their summaries.
 
 The seed grouped its eleven internal symbols and bound them to an executor; here the
-same group becomes one hybridized Gluon SymbolBlock that shares the trained parameters,
-so a single forward pass returns all eleven layers for a batch of images.
+same group (model.Network.layers, for a LeNet trained here or one loaded) becomes one
+hybridized Gluon SymbolBlock that shares the network's parameters, so a single forward
+pass returns all eleven layers for a batch of images.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from reportgen.data import to_input
+from reportgen.data import batches
 from reportgen.errors import DataError, ReportgenError, reason
 from reportgen.layers import KERNEL_SHAPES, LAYERS, SATURATION, SHAPES
 
 if TYPE_CHECKING:
     import mxnet as mx
 
-    from reportgen.model import LeNet
+    from reportgen.model import Network
 
-KERNELS = {"conv1": "conv1_weight", "conv2": "conv2_weight"}  # layer -> its weight parameter
 _CASE_ARRAYS = ("indices", "labels", "predictions")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed member date: same inspection, same file bytes
 
@@ -135,27 +135,23 @@ def _write_npz(file: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def multi_output(net: LeNet, ctx: mx.Context) -> mx.gluon.SymbolBlock:
+def multi_output(network: Network, ctx: mx.Context) -> mx.gluon.SymbolBlock:
     """A hybridized block whose outputs are the eleven layers, in LAYERS order.
 
-    It shares the net's Parameter objects (no copy), so it always sees the current
+    It shares the network's Parameter objects (no copy), so it always sees the current
     weights. If the parameters do not live on `ctx` yet, a copy is added there: the
-    net then runs on its old contexts and on `ctx` alike.
+    network then runs on its old contexts and on `ctx` alike.
     """
     import mxnet as mx
 
-    from reportgen import model
-
-    params = net.collect_params()
+    params = network.params
     contexts = next(iter(params.values())).list_ctx()
     if ctx not in contexts:
         params.reset_ctx(contexts + [ctx])  # keeps the values; only adds a device copy
-    # A typed input: with an untyped `data`, SymbolBlock warns "Cannot decide type
+    # A typed input: with an untyped one, SymbolBlock warns "Cannot decide type
     # for the following arguments" (and then falls back to float32 anyway).
-    data = mx.sym.var("data", dtype="float32")
-    internals = net(data).get_internals()
-    outputs = mx.sym.Group([internals[model.output_name(layer)] for layer in LAYERS])
-    block = mx.gluon.SymbolBlock(outputs, data, params=params)
+    data = mx.sym.var(network.data, dtype="float32")
+    block = mx.gluon.SymbolBlock(network.layers, data, params=params)
     block.hybridize(static_alloc=True, static_shape=True)
     return block
 
@@ -194,12 +190,11 @@ def resolve_cases(specs: list[str], worst_indices: list[int], n_test: int) -> li
 
 
 def run(
-    net: LeNet, images: np.ndarray, labels: np.ndarray, cases: list[int], ctx: mx.Context, batch_size: int = 256
+    network: Network, images: np.ndarray, labels: np.ndarray, cases: list[int], ctx: mx.Context, batch_size: int = 256
 ) -> Inspection:
-    """Every layer's output for test images[cases], in batches of one fixed size.
+    """Every layer's output for test images[cases], fed as the network wants, in batches of one size.
 
-    images: uint8 (n, 28, 28) test images; labels: (n,). The last partial batch is
-    padded so the static-shape graph sees a single input shape.
+    images: uint8 (n, 28, 28) test images; labels: (n,).
     """
     if batch_size < 1:
         raise ReportgenError(f"--batch-size must be at least 1, not {batch_size}")
@@ -210,22 +205,16 @@ def run(
         _check_index(str(index), int(index), len(images))
     import mxnet as mx
 
-    block = multi_output(net, ctx)
-    size = min(batch_size, len(chosen))
+    block = multi_output(network, ctx)
     outputs = {layer: np.empty((len(chosen), *SHAPES[layer]), np.float32) for layer in LAYERS}
-    # Reused: in the last batch the rows past the cases keep earlier images and are ignored.
-    batch = np.zeros((size, 1, 28, 28), np.float32)
-    for start in range(0, len(chosen), size):
-        part = chosen[start : start + size]
-        batch[: len(part)] = to_input(images[part])
+    for start, count, batch in batches(images[chosen], min(batch_size, len(chosen)), network.pixels):
         results = block(mx.nd.array(batch, ctx=ctx))
         for layer, result in zip(LAYERS, results):
-            outputs[layer][start : start + len(part)] = result[: len(part)].asnumpy()
-    params = net.collect_params()
+            outputs[layer][start : start + count] = result[:count].asnumpy()
     return Inspection(
         indices=chosen,
         labels=np.asarray(labels)[chosen].astype(np.int64),
         predictions=outputs["softm"].argmax(axis=1).astype(np.int64),
         outputs=outputs,
-        kernels={name: params[param].data(ctx).asnumpy() for name, param in KERNELS.items()},
+        kernels={layer: network.params[name].data(ctx).asnumpy() for layer, name in network.kernels.items()},
     )

@@ -42,6 +42,15 @@ KINDS = {
 # The convolution kernels the report draws, with their shapes (filters, inputs, height, width).
 KERNEL_SHAPES = {"conv1": (20, 1, 5, 5), "conv2": (50, 20, 5, 5)}
 
+# Each learned layer's weight and bias shapes, in MXNet's order (a fully connected weight is
+# units x inputs): what a saved model's parameters must hold.
+PARAMETER_SHAPES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "conv1": (KERNEL_SHAPES["conv1"], (20,)),
+    "conv2": (KERNEL_SHAPES["conv2"], (50,)),
+    "full1": ((500, 800), (500,)),
+    "full2": ((10, 500), (10,)),
+}
+
 # Layers whose values lie in [-1, 1]: tanh outputs and what only moves them around.
 TANH_RANGE = frozenset({"act1", "pool1", "act2", "pool2", "flat", "act3"})
 
@@ -77,10 +86,8 @@ READING = {
 def parameter_counts() -> dict[str, int]:
     """Trainable parameters per layer (0 for layers without any)."""
     counts = {layer: 0 for layer in LAYERS}
-    for layer, (out_c, in_c, kh, kw) in KERNEL_SHAPES.items():
-        counts[layer] = out_c * in_c * kh * kw + out_c
-    counts["full1"] = 800 * 500 + 500
-    counts["full2"] = 500 * 10 + 10
+    for layer, shapes in PARAMETER_SHAPES.items():
+        counts[layer] = sum(math.prod(shape) for shape in shapes)
     return counts
 
 

@@ -1,4 +1,5 @@
-"""The seed's LeNet as a Gluon HybridBlock, and its saved form on disk.
+"""The seed's LeNet as a Gluon HybridBlock, its saved form on disk, and the Network that
+evaluation and inspection run, whether the LeNet was trained here or loaded (saved.py).
 
 Every layer has a fixed name (conv1 ... softm, layers.LAYERS), so that the symbol's
 internal outputs are `<layer>_fwd_output` and later stages can find each by name.
@@ -6,15 +7,22 @@ internal outputs are `<layer>_fwd_output` and later stages can find each by name
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mxnet as mx
 from mxnet.gluon import nn
 
-from reportgen.errors import ModelError, reason
+from reportgen import __version__
+from reportgen.data import PIXELS
+from reportgen.errors import ModelError
+from reportgen.layers import LAYERS
+from reportgen.runfolder import ModelRecord, read_json, write_json
 
 NAME = "lenet"  # file stem of the exported model: lenet-symbol.json, lenet-NNNN.params
+# Beside NAME-symbol.json, what MXNet's files cannot say: how the model's images are scaled.
+NOTE = "-reportgen.json"
 
 INITIALIZER_NAME = "Gaussian, variance 2/fan_in (mx.init.Xavier gaussian, in, magnitude 2)"
 
@@ -86,57 +94,75 @@ def build(ctx: list[mx.Context] | mx.Context | None = None, seed: int | None = N
     return net
 
 
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A LeNet ready to run, trained here or loaded from MXNet's files.
+
+    `forward` and the `layers` symbol read one set of parameters (`params`): evaluation
+    calls forward, inspection builds one multi-output block over layers.
+    """
+
+    forward: Any  # a hybridized HybridBlock: float32 (n, 1, 28, 28) -> probabilities (n, 10)
+    layers: Any  # mx.sym.Symbol: the eleven layers' outputs, in LAYERS order
+    data: str  # the name of the input `layers` reads
+    params: Any  # mx.gluon.ParameterDict shared by forward and layers
+    kernels: dict[str, str]  # "conv1", "conv2" -> the name of its weight in params
+    record: ModelRecord  # what the run record says of it: source, epoch, pixel scaling, names
+
+    @property
+    def pixels(self) -> str:
+        return self.record.pixels
+
+
+def network(net: LeNet, record: ModelRecord) -> Network:
+    """reportgen's own LeNet as a Network."""
+    # A typed input: with an untyped `data`, SymbolBlock warns "Cannot decide type
+    # for the following arguments" (and then falls back to float32 anyway).
+    internals = net(mx.sym.var("data", dtype="float32")).get_internals()
+    layers = mx.sym.Group([internals[output_name(layer)] for layer in LAYERS])
+    kernels = {"conv1": "conv1_weight", "conv2": "conv2_weight"}
+    return Network(net, layers, "data", net.collect_params(), kernels, record)
+
+
 def save(net: LeNet, folder: Path, epoch: int) -> list[Path]:
-    """Export in MXNet's format: <folder>/lenet-symbol.json and lenet-<epoch>.params."""
+    """Export in MXNet's format: <folder>/lenet-symbol.json and lenet-<epoch>.params, and the
+    note that reportgen trained it on unit pixels."""
     folder.mkdir(parents=True, exist_ok=True)
     # export() needs the whole network's graph; training only ran net.logits.
     ctx = next(iter(net.collect_params().values())).list_ctx()[0]
     net(mx.nd.zeros((1, 1, 28, 28), ctx=ctx))
     net.export(str(folder / NAME), epoch=epoch)
-    return [folder / f"{NAME}-symbol.json", folder / f"{NAME}-{epoch:04d}.params"]
+    note = write_note(folder / NAME, "unit", trained=True)
+    return [folder / f"{NAME}-symbol.json", folder / f"{NAME}-{epoch:04d}.params", note]
 
 
-def find_model_dir(path: Path) -> Path:
-    """Accept the model/ folder itself or a run folder holding one."""
-    path = Path(path)
-    for candidate in (path, path / "model"):
-        if (candidate / f"{NAME}-symbol.json").is_file():
-            return candidate
-    raise ModelError(f"{path}: no {NAME}-symbol.json here or in {path / 'model'}")
+# -- the note beside a model -----------------------------------------------------------------
+# The pixel scaling cannot be read from a model's files, and a wrong one costs accuracy (a
+# seed-style model fed unit pixels lost 4 points on 500 images). The note sits beside
+# NAME-symbol.json, not in the run's manifest, so it travels with a model/ folder or a
+# prefix copied on its own.
 
 
-def _params_file(folder: Path) -> Path:
-    found = sorted(folder.glob(f"{NAME}-[0-9][0-9][0-9][0-9].params"))
-    if not found:
-        raise ModelError(f"{folder}: no {NAME}-NNNN.params file beside {NAME}-symbol.json")
-    return found[-1]  # the latest epoch
+def note_path(prefix: Path) -> Path:
+    """DIR/NAME -> DIR/NAME-reportgen.json."""
+    return prefix.with_name(prefix.name + NOTE)
 
 
-def _check_architecture(symbol_file: Path) -> None:
-    """Refuse a symbol that is not this LeNet, with the first difference found."""
-    try:
-        graph = json.loads(symbol_file.read_text())
-        ops = [(n["op"], n["name"]) for n in graph["nodes"] if n["op"] != "null"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"{symbol_file}: not an MXNet symbol file ({e.__class__.__name__})") from None
-    expected = [
-        (n["op"], n["name"]) for n in json.loads(LeNet()(mx.sym.var("data")).tojson())["nodes"] if n["op"] != "null"
-    ]
-    if ops != expected:
-        found = ", ".join(name for _, name in ops[:12]) or "nothing"
-        raise ModelError(f"{symbol_file}: not the seed's LeNet (its layers are: {found})")
+def write_note(prefix: Path, pixels: str, trained: bool) -> Path:
+    """Record how the model at `prefix` is fed; `trained`: reportgen trained it so."""
+    body = {
+        "pixels": pixels,  # "unit": divided by 255; "raw": 0-255
+        "trained_by": f"reportgen {__version__}" if trained else None,  # None: a choice made with --pixels
+    }
+    return write_json(note_path(prefix), body)
 
 
-def load(path: Path, ctx: list[mx.Context] | mx.Context | None = None) -> tuple[LeNet, int]:
-    """Load an exported LeNet; return the hybridized network and its epoch number."""
-    folder = find_model_dir(path)
-    symbol_file = folder / f"{NAME}-symbol.json"
-    _check_architecture(symbol_file)
-    params_file = _params_file(folder)
-    net = LeNet()
-    try:
-        net.collect_params().load(str(params_file), ctx=ctx or mx.cpu(), allow_missing=False, ignore_extra=False)
-    except (mx.base.MXNetError, AssertionError, ValueError, RuntimeError) as e:
-        raise ModelError(f"{params_file}: cannot load the parameters ({reason(e)})") from None
-    net.hybridize(static_alloc=True, static_shape=True)
-    return net, int(params_file.stem.rsplit("-", 1)[1])
+def read_note(prefix: Path) -> dict[str, Any] | None:
+    """The note beside the model at `prefix`, or None when there is none."""
+    path = note_path(prefix)
+    if not path.is_file():
+        return None
+    body = read_json(path)
+    if not isinstance(body, dict) or body.get("pixels") not in PIXELS:
+        raise ModelError(f'{path}: not a reportgen model note (no "pixels": "unit" or "raw")')
+    return body

@@ -29,7 +29,8 @@ from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
 if TYPE_CHECKING:
     import mxnet as mx
 
-    from reportgen.model import LeNet
+    from reportgen.model import LeNet, Network
+    from reportgen.saved import Files
     from reportgen.train import Progress, TrainConfig
 
 CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
@@ -51,7 +52,8 @@ class RunSettings:
     train: TrainConfig | None = None  # None: the seed's configuration
     ctx: str = "auto"
     resume: bool = False
-    model: Path | None = None  # load this model instead of training
+    model: str | None = None  # --model as typed: load this model instead of training
+    pixels: str | None = None  # --pixels: "unit" or "raw"; None: what the model recorded, else unit
     cases: tuple[str, ...] = ("worst",)
     title: str = TITLE
     formats: tuple[str, ...] = FORMATS
@@ -82,13 +84,13 @@ def _quiet(message: str) -> None:
 
 @dataclass(frozen=True)
 class Obtained:
-    """A network ready to evaluate, with what the record says of it."""
+    """A network ready to evaluate, with what the run keeps of it."""
 
-    net: LeNet
-    epoch: int
+    network: Network  # its record says where it came from and how it is fed
     history: History
-    model: ModelRecord
     training: dict[str, Any]  # the settings it was trained with; {} when unknown
+    trained: LeNet | None = None  # the net trained here, exported into model/
+    files: Files | None = None  # the loaded model's files, copied into model/
 
 
 # -- the stages, each a call ---------------------------------------------------------------
@@ -104,40 +106,58 @@ def _contexts(spec: str) -> list[mx.Context]:
     return train.parse_contexts(spec)
 
 
-def _load_model(path: Path, contexts: list[mx.Context], timer: Timer) -> Obtained:
-    """A saved model, with its history and training settings when its run folder kept them."""
-    from reportgen import model
+def _load_model(run: RunSettings, contexts: list[mx.Context], timer: Timer) -> Obtained:
+    """A saved model, with its history and training settings when a reportgen run folder kept them."""
+    from reportgen import saved
 
+    assert run.model is not None
     with timer.stage("load model"):
-        net, epoch = model.load(path, ctx=contexts[0])
-    run_dir = model.find_model_dir(path).parent
-    history = History.load(run_dir / "history.json") if (run_dir / "history.json").is_file() else History.empty()
-    made = run_dir / runfolder.MANIFEST
-    training = runfolder.read_json(made).get("training", {}) if made.is_file() else {}
-    return Obtained(net, epoch, history, ModelRecord(source=str(path), epoch=epoch), training)
+        files = saved.find(run.model)
+        network = saved.load(files, run.model, contexts[0], run.pixels)
+    run_dir = files.run_folder()
+    history = History.empty()
+    training: dict[str, Any] = {}
+    if run_dir is not None:
+        if (run_dir / "history.json").is_file():
+            history = History.load(run_dir / "history.json")
+        training = runfolder.read_json(run_dir / runfolder.MANIFEST).get("training", {})
+    return Obtained(network, history, training, files=files)
 
 
-def _obtain_model(
+_ORIGINS = {
+    "trained": "as reportgen trained it",
+    "recorded": "as recorded beside it",
+    "option": "--pixels",
+    "default": "the default for a model from elsewhere; give --pixels raw if it was trained on 0-255 values",
+}
+
+
+def _loaded(record: ModelRecord) -> str:
+    """What was loaded and how it will be fed, for the user: one line."""
+    names = ", ".join(name for name in record.names.values() if name) if record.names else "conv1 ... softm"
+    return (
+        f"loaded {' and '.join(record.files)} (epoch {record.epoch}), layers {names}; "
+        f"pixels {record.pixels} ({_ORIGINS.get(record.pixels_origin, record.pixels_origin)})"
+    )
+
+
+def _train(
     run: RunSettings, dataset: data.Dataset, contexts: list[mx.Context], progress: Progress | None, timer: Timer
 ) -> Obtained:
-    """Train, or load with --model."""
-    if run.model is not None:
-        return _load_model(run.model, contexts, timer)
-    from reportgen import train
+    from reportgen import model, train
 
     config = run.train or train.TrainConfig()
     with timer.stage("train"):
         net, history = train.fit(
             dataset, config, contexts, checkpoint_dir=Path(run.out) / CHECKPOINTS, resume=run.resume, progress=progress
         )
-    return Obtained(
-        net, config.epochs, history, ModelRecord(source=TRAINED_HERE, epoch=config.epochs), config.describe()
-    )
+    network = model.network(net, ModelRecord(source=TRAINED_HERE, epoch=config.epochs))
+    return Obtained(network, history, config.describe(), trained=net)
 
 
 def _evaluate(got: Obtained, dataset: data.Dataset, contexts: list[mx.Context], timer: Timer) -> Evaluation:
     with timer.stage("evaluate"):
-        return evaluate.run(got.net, dataset, contexts[0])
+        return evaluate.run(got.network, dataset, contexts[0])
 
 
 def _inspect(
@@ -151,7 +171,7 @@ def _inspect(
     worst = _worst_indices(evaluation) if evaluation is not None else []
     with timer.stage("inspect"):
         chosen = inspection.resolve_cases(list(cases), worst, len(dataset.test_y))
-        return inspection.run(got.net, dataset.test_x, dataset.test_y, chosen, contexts[0])
+        return inspection.run(got.network, dataset.test_x, dataset.test_y, chosen, contexts[0])
 
 
 def _worst_indices(evaluation: Evaluation) -> list[int]:
@@ -171,7 +191,7 @@ def _record(
         arguments=dict(run.arguments),
         contexts=tuple(str(c) for c in contexts),
         data=dataset.describe(),
-        model=got.model,
+        model=got.network.record,
         training=dict(got.training),
         title=run.title,
         timings=dict(timer.seconds),
@@ -179,9 +199,13 @@ def _record(
 
 
 def _save_model(got: Obtained, staged: Path) -> None:
-    from reportgen import model
+    """The model into model/: exported if trained here, copied as it was if loaded."""
+    from reportgen import model, saved
 
-    model.save(got.net, staged / "model", got.epoch)
+    if got.trained is not None:
+        model.save(got.trained, staged / "model", got.network.record.epoch)
+    elif got.files is not None:
+        saved.keep(got.files, staged / "model", got.network.record)
     got.history.save(staged / "history.json")
 
 
@@ -201,20 +225,22 @@ def run_train(run: RunSettings, progress: Progress | None = None) -> dict[str, A
     contexts = _contexts(run.ctx)
     with timer.stage("data"):
         dataset = load_data(run.data)
-    got = _obtain_model(run, dataset, contexts, progress, timer)
+    got = _train(run, dataset, contexts, progress, timer)
     with runfolder.staging(run.out) as staged:
         _save_model(got, staged)
         return _finish(staged, _record(run, contexts, dataset, got, timer))
 
 
 def _model_run(run: RunSettings, timer: Timer) -> tuple[list[mx.Context], data.Dataset, Obtained]:
-    """What evaluate and inspect start from: devices, data and a saved model."""
+    """What evaluate and inspect start from: devices, a saved model (refused before any data
+    is read if it is not the seed's LeNet) and the data."""
     if run.model is None:
         raise ReportgenError("give --model: the saved model to use")
     contexts = _contexts(run.ctx)
+    got = _load_model(run, contexts, timer)
     with timer.stage("data"):
         dataset = load_data(run.data)
-    return contexts, dataset, _load_model(run.model, contexts, timer)
+    return contexts, dataset, got
 
 
 def run_evaluate(run: RunSettings) -> dict[str, Any]:
@@ -246,13 +272,17 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _qu
     """`reportgen build`: every stage, then the whole run folder."""
     runfolder.check_out(run.out)
     _check_formats(run.formats)
+    _check_pixels(run)
     report.environment(run.templates)  # a bad --templates fails now, not after training
     timer = Timer()
     contexts = _contexts(run.ctx)
+    loaded = _load_model(run, contexts, timer) if run.model is not None else None
     with timer.stage("data"):
         dataset = load_data(run.data)
     _check_cases(run.cases, len(dataset.test_y))
-    got = _obtain_model(run, dataset, contexts, progress, timer)
+    if loaded is not None:
+        say(_loaded(loaded.network.record))
+    got = loaded or _train(run, dataset, contexts, progress, timer)
     say("evaluating")
     evaluation = _evaluate(got, dataset, contexts, timer)
     say("inspecting")
@@ -261,7 +291,7 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _qu
         _save_model(got, staged)
         evaluation.save(staged / "metrics.json")
         inspected.save(staged / "inspection.npz")
-        drawn = _draw(staged, dataset, got.history, evaluation, inspected, timer, say)
+        drawn = _draw(staged, dataset, got.history, evaluation, inspected, got.network.pixels, timer, say)
         record = _record(run, contexts, dataset, got, timer)
         _render(staged, record, got.history, evaluation, inspected, drawn, run.formats, run.templates, timer, say)
         return _finish(staged, replace(record, timings=dict(timer.seconds)))
@@ -306,7 +336,7 @@ def run_render(
     with timer.stage("data"):
         dataset = _reload_data(record, data_dir)
     with runfolder.staging(run_dir) as staged:
-        drawn = _draw(staged, dataset, history, evaluation, inspected, timer, say)
+        drawn = _draw(staged, dataset, history, evaluation, inspected, record.model.pixels, timer, say)
         _render(staged, record, history, evaluation, inspected, drawn, formats, templates, timer, say)
         again = RunRecord(
             command=command,
@@ -331,12 +361,13 @@ def _draw(
     history: History,
     evaluation: Evaluation,
     inspected: Inspection,
+    pixels: str,
     timer: Timer,
     say: Say,
 ) -> dict[str, figures.Figure]:
     say("drawing figures")
     with timer.stage("figures"):
-        drawn = figures.make(dataset, history, evaluation, inspected)
+        drawn = figures.make(dataset, history, evaluation, inspected, pixels)
     for figure in drawn.values():
         runfolder.write_bytes(staged / "figures" / figure.filename, figure.svg)
     return drawn
@@ -371,6 +402,14 @@ def _check_cases(cases: tuple[str, ...], n_test: int) -> None:
     indices = [case for case in cases if case.strip().lower() != "worst"]
     if indices:
         inspection.resolve_cases(indices, [], n_test)
+
+
+def _check_pixels(run: RunSettings) -> None:
+    if run.model is None and run.pixels not in (None, "unit"):
+        raise ReportgenError(
+            f"--pixels {run.pixels}: reportgen trains on unit pixels (divided by 255); "
+            "--pixels is for a model given with --model"
+        )
 
 
 def _check_formats(formats: tuple[str, ...]) -> None:

@@ -23,12 +23,13 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from reportgen import layers, seed
+from reportgen.data import PIXEL_SCALINGS
 from reportgen.errors import RenderError
 from reportgen.evaluate import Evaluation, WorstPair
 from reportgen.filters import FILTERS, is_missing
 from reportgen.history import History
 from reportgen.inspection import Inspection
-from reportgen.runfolder import TRAINED_HERE, RunRecord
+from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
 
 if TYPE_CHECKING:
     from reportgen.figures import Figure
@@ -249,11 +250,27 @@ def _images_per_second(history: History) -> float | None:
     return images / seconds if seconds and images else None
 
 
-def _layers() -> tuple[list[dict[str, Any]], int]:
+# Why a loaded model has no node of its own for a layer.
+_NO_NODE = {"flat": "full1 flattens its input", "softm": "added: the model ends at full2"}
+
+
+def _own_names(model: ModelRecord) -> dict[str, dict[str, str | None]]:
+    """Each layer's name in the loaded model, or why it has none; {} when the names are reportgen's."""
+    if not model.names:
+        return {}
+    return {
+        layer: {"name": model.names.get(layer), "missing": None if model.names.get(layer) else _NO_NODE.get(layer)}
+        for layer in layers.LAYERS
+    }
+
+
+def _layers(model: ModelRecord) -> tuple[list[dict[str, Any]], int]:
     counts = layers.parameter_counts()
+    own = _own_names(model)
     rows = [
         {
             "layer": layer,
+            "own": own.get(layer),
             "kind": layers.KINDS[layer],
             "shape": layers.SHAPES[layer],
             "size": layers.size(layer),
@@ -264,11 +281,21 @@ def _layers() -> tuple[list[dict[str, Any]], int]:
     return rows, sum(counts.values())
 
 
-def _inspection(inspection: Inspection | None, figures: dict[str, Figure]) -> list[dict[str, Any]]:
+def _pixels(model: ModelRecord) -> dict[str, str]:
+    """How images entered the network, and why: the data and summary sections both say it."""
+    return {
+        "scaling": model.pixels,
+        "text": PIXEL_SCALINGS.get(model.pixels, model.pixels),
+        "origin": model.pixels_origin,
+    }
+
+
+def _inspection(inspection: Inspection | None, figures: dict[str, Figure], model: ModelRecord) -> list[dict[str, Any]]:
     """One entry per inspected digit: its figures in layer order and its summary rows."""
     if inspection is None:
         return []
     summaries = inspection.summaries()
+    own = _own_names(model)
     cases = []
     for i, index in enumerate(inspection.indices):
         label, prediction = int(inspection.labels[i]), int(inspection.predictions[i])
@@ -285,6 +312,7 @@ def _inspection(inspection: Inspection | None, figures: dict[str, Figure]) -> li
                 "layers": [
                     {
                         "layer": layer,
+                        "own": own.get(layer),
                         "kind": layers.KINDS[layer],
                         "shape": layers.SHAPES[layer],
                         "reading": layers.READING[layer],
@@ -370,8 +398,8 @@ def context(
     created, date = _date(record.created)
     worst = evaluation.worst_pair
     errors = evaluation.n_test - int(evaluation.confusion_matrix.trace())
-    layer_rows, parameters = _layers()
-    cases = _inspection(inspection, figures)
+    layer_rows, parameters = _layers(record.model)
+    cases = _inspection(inspection, figures, record.model)
     toc = _toc(cases)
     overall = asdict(evaluation.overall)
     return {
@@ -387,8 +415,10 @@ def context(
         "training": dict(record.training),
         "model": record.model,
         "trained_here": record.model.source == TRAINED_HERE,
+        "pixels": _pixels(record.model),
         "parameters_total": parameters,
         "layers": layer_rows,
+        "own_names": bool(record.model.names),  # the loaded model names its layers otherwise
         "saturation": layers.SATURATION,
         "epochs": list(history.epochs),
         "batches": history.batches,

@@ -148,8 +148,30 @@ def library_versions() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ModelRecord:
+    """The model part of the run record. Runs written before a field existed read its default:
+    they all trained or loaded reportgen's own LeNet on unit pixels."""
+
     source: str  # "trained here", or --model as the user typed it
     epoch: int
+    pixels: str = "unit"  # how images entered it: "unit" (divided by 255) or "raw" (0-255)
+    # Where that scaling came from: "trained" (reportgen trained it so), "recorded" (the note
+    # beside a model an earlier run loaded), "option" (--pixels), "default" (a model from elsewhere).
+    pixels_origin: str = "trained"
+    files: tuple[str, ...] = ()  # the symbol and parameter files read, by name; () when trained here
+    # reportgen's layer -> the model's own name for it (None: the model has no node of its own,
+    # e.g. Gluon's Dense flattens inside full1); {} when the names are reportgen's.
+    names: dict[str, str | None] = field(default_factory=dict)
+    head: str = "softmax"  # the model's last operator ("SoftmaxOutput", ...); "" when it ends at full2
+    skipped: tuple[str, ...] = ()  # nodes passed over at inference, as "name (op)"
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ModelRecord:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in body.items() if key in known}
+        for key in ("files", "skipped"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
 
 TRAINED_HERE = "trained here"
@@ -187,10 +209,10 @@ class RunRecord:
                     **values,
                     "contexts": tuple(values["contexts"]),
                     "data": DataRecord.from_json(values["data"]),
-                    "model": ModelRecord(**values["model"]),
+                    "model": ModelRecord.from_json(values["model"]),
                 }
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, AttributeError) as e:
             raise DataError(f"{source}: not a reportgen manifest ({type(e).__name__}: {e})") from None
 
 

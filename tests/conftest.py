@@ -191,7 +191,6 @@ def make_record(**changes) -> RunRecord:
             test_images=10000,
             train_total=60000,
             test_total=10000,
-            pixel_scaling="divided by 255, to [0, 1]",
         ),
         model=ModelRecord(source=TRAINED_HERE, epoch=2),
         training={

@@ -93,7 +93,13 @@ def test_train_writes_a_loadable_model_and_a_record(trained_run):
     assert manifest["timings"]["train"] > 0
     for name, entry in manifest["files"].items():
         assert hashlib.sha256((trained_run / name).read_bytes()).hexdigest() == entry["sha256"]
-    assert set(manifest["files"]) == {"model/lenet-symbol.json", "model/lenet-0001.params", "history.json"}
+    assert set(manifest["files"]) == {
+        "model/lenet-symbol.json",
+        "model/lenet-0001.params",
+        "model/lenet-reportgen.json",
+        "history.json",
+    }
+    assert manifest["model"]["pixels"] == "unit" and manifest["model"]["pixels_origin"] == "trained"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = mx.gluon.SymbolBlock.imports(
@@ -158,7 +164,11 @@ def test_unpublished_data_warns_but_works(runner, mnist_copy, tmp_path):
 def test_bad_models_exit_2(runner, trained_run, tmp_path):
     one_line_error(
         runner.invoke(main, ["evaluate", "--model", str(tmp_path), "--out", str(tmp_path / "o")]),
-        "no lenet-symbol.json",
+        "no model here",
+    )
+    one_line_error(
+        runner.invoke(main, ["evaluate", "--model", str(tmp_path / "nowhere" / "m"), "--out", str(tmp_path / "o")]),
+        f"{tmp_path / 'nowhere' / 'm'}: no such file or folder",
     )
     run = copy_run(trained_run, tmp_path)
     params = run / "model" / "lenet-0001.params"

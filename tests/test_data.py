@@ -67,6 +67,23 @@ def test_to_input_scales_to_unit_range(small):
     assert x[3, 0, 10, 12] == pytest.approx(small.test_x[3, 10, 12] / 255.0)
 
 
+def test_raw_pixels_stay_0_to_255_as_the_seed_fed_them(small):
+    x = data.to_input(small.test_x[:7], "raw")
+    assert x.shape == (7, 1, 28, 28) and x.dtype == np.float32
+    assert x.min() == 0.0 and x.max() == 255.0
+    assert np.array_equal(x[:, 0], small.test_x[:7])
+    with pytest.raises(DataError, match="--pixels half: choose unit or raw"):
+        data.to_input(small.test_x[:1], "half")
+
+
+def test_batches_have_one_shape_and_a_blank_padded_tail(small):
+    images = small.test_x[:7]
+    got = list(data.batches(images, 3, "raw"))
+    assert [(start, count) for start, count, _ in got] == [(0, 3), (3, 3), (6, 1)]
+    assert all(batch.shape == (3, 1, 28, 28) and batch.dtype == np.float32 for _, _, batch in got)
+    assert np.array_equal(got[2][2][0, 0], images[6]) and not got[2][2][1:].any()
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from reportgen import evaluate, seed
+from reportgen import evaluate, model, seed
 from reportgen.data import Dataset, to_input
 from reportgen.errors import DataError
+from reportgen.runfolder import TRAINED_HERE, ModelRecord
 
 nan = math.nan
 OVERALL_KEYS = [
@@ -604,8 +605,6 @@ class ShapeRecorder:
 
 @pytest.fixture(scope="module")
 def net() -> mx.gluon.HybridBlock:
-    from reportgen import model
-
     return model.build(mx.cpu(), seed=11)
 
 
@@ -639,7 +638,7 @@ def test_run_writes_valid_json_and_reads_it_back(net, images) -> None:
         train_total=1,
         test_total=23,
     )
-    result = evaluate.run(net, dataset, mx.cpu(), batch_size=10)
+    result = evaluate.run(model.network(net, ModelRecord(TRAINED_HERE, 1)), dataset, mx.cpu(), batch_size=10)
     assert result.n_test == 23 and result.probabilities.shape == (23, 10)
     assert np.array_equal(result.predictions, result.probabilities.argmax(axis=1))
     table = np.zeros((10, 10), np.int64)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mxnet.gluon import nn
 
-from reportgen import layers, model
+from reportgen import __version__, layers, model, saved
 from reportgen.errors import ModelError
 
 
@@ -52,11 +52,13 @@ def test_probabilities_are_softmax_of_logits(net, x):
 
 def test_save_and_load_round_trip(net, x, tmp_path):
     files = model.save(net, tmp_path / "run" / "model", epoch=20)
-    assert [f.name for f in files] == ["lenet-symbol.json", "lenet-0020.params"]
-    for where in (tmp_path / "run", tmp_path / "run" / "model"):  # run folder or model folder
-        loaded, epoch = model.load(where)
-        assert epoch == 20
-        assert np.array_equal(loaded(x).asnumpy(), net(x).asnumpy())
+    assert [f.name for f in files] == ["lenet-symbol.json", "lenet-0020.params", "lenet-reportgen.json"]
+    for where in (tmp_path / "run", tmp_path / "run" / "model", tmp_path / "run" / "model" / "lenet"):
+        loaded = saved.load(saved.find(where), str(where), mx.cpu())
+        assert loaded.record.epoch == 20 and loaded.record.source == str(where)
+        assert loaded.pixels == "unit" and loaded.record.pixels_origin == "trained"
+        assert loaded.record.names == {}  # reportgen's own names: nothing to show beside them
+        assert np.array_equal(loaded.forward(x).asnumpy(), net(x).asnumpy())
 
 
 def test_a_saved_model_loads_with_plain_symbolblock_imports(net, x, tmp_path):
@@ -69,6 +71,15 @@ def test_a_saved_model_loads_with_plain_symbolblock_imports(net, x, tmp_path):
     assert np.array_equal(plain(x).asnumpy(), net(x).asnumpy())
 
 
+def test_the_note_records_the_scaling_reportgen_trained_with(net, tmp_path):
+    model.save(net, tmp_path, epoch=1)
+    note = json.loads((tmp_path / "lenet-reportgen.json").read_text())
+    assert note == {"pixels": "unit", "trained_by": f"reportgen {__version__}"}
+    (tmp_path / "lenet-reportgen.json").write_text('{"pixels": "half"}')
+    with pytest.raises(ModelError, match="lenet-reportgen.json: not a reportgen model note"):
+        saved.load(saved.find(tmp_path), "m", mx.cpu())
+
+
 def test_another_architecture_is_refused(tmp_path):
     other = nn.HybridSequential(prefix="")
     other.add(nn.Dense(10, prefix="full2_"))
@@ -76,8 +87,10 @@ def test_another_architecture_is_refused(tmp_path):
     other.hybridize()
     other(mx.nd.zeros((1, 784)))
     other.export(str(tmp_path / "lenet"), epoch=1)
-    with pytest.raises(ModelError, match="not the seed's LeNet"):
-        model.load(tmp_path)
+    with pytest.raises(
+        ModelError, match=r"lenet-symbol.json: conv1 \('full2_fwd'\): fully connected, 10 units, expected"
+    ):
+        saved.load(saved.find(tmp_path), "m", mx.cpu())
 
 
 def test_corrupt_files_are_refused(net, tmp_path):
@@ -85,17 +98,17 @@ def test_corrupt_files_are_refused(net, tmp_path):
     params = tmp_path / "lenet-0001.params"
     params.write_bytes(params.read_bytes()[:1000])
     with pytest.raises(ModelError, match="cannot load the parameters") as caught:
-        model.load(tmp_path)
+        saved.load(saved.find(tmp_path), "m", mx.cpu())
     assert "\n" not in caught.value.format_message()
     (tmp_path / "lenet-symbol.json").write_text('{"nodes": [')
     with pytest.raises(ModelError, match="not an MXNet symbol file"):
-        model.load(tmp_path)
+        saved.load(saved.find(tmp_path), "m", mx.cpu())
 
 
 def test_missing_model_is_refused(tmp_path):
-    with pytest.raises(ModelError, match="no lenet-symbol.json"):
-        model.load(tmp_path)
+    with pytest.raises(ModelError, match="no model here"):
+        saved.find(tmp_path)
     symbol = json.loads(model.LeNet()(mx.sym.var("data")).tojson())
     (tmp_path / "lenet-symbol.json").write_text(json.dumps(symbol))
     with pytest.raises(ModelError, match="no lenet-NNNN.params"):
-        model.load(tmp_path)
+        saved.find(tmp_path)

@@ -23,6 +23,7 @@ from reportgen import filters, report, seed
 from reportgen.errors import RenderError
 from reportgen.figures import Figure
 from reportgen.layers import LAYERS
+from reportgen.runfolder import ModelRecord, RunRecord
 
 SECTION_TITLES = {
     "summary": "Summary",
@@ -212,6 +213,41 @@ def test_confusion_table_is_rows_predictions_columns_reference(html):
     assert worst == (" worst", "10")
     header = table[table.index("<thead>") : table.index("</thead>")]
     assert re.findall(r'<th scope="col" class="num">(\d)</th>', header) == [str(k) for k in range(10)]
+
+
+def test_a_run_written_before_the_pixel_scaling_was_recorded_still_renders():
+    """Older manifests: the data held a fixed text for the scaling, the model only source and epoch."""
+    body = make_record().to_json()
+    body["data"]["pixel_scaling"] = "pixels divided by 255 (the seed fed raw 0-255)"
+    body["model"] = {"source": "trained here", "epoch": 2}
+    record = RunRecord.from_json(body)
+    assert (record.model.pixels, record.model.pixels_origin, record.model.names) == ("unit", "trained", {})
+    html = report.render_html(make_context(record=record))
+    assert "Pixels enter the network <strong>divided by 255, to [0, 1]</strong>,\nas reportgen trains" in html
+    assert "In the model" not in html
+
+
+def test_a_loaded_models_names_scaling_and_head_are_shown():
+    loaded = ModelRecord(
+        source="~/mnist/mnistModel",
+        epoch=1,
+        pixels="raw",
+        pixels_origin="option",
+        files=("mnistModel-symbol.json", "mnistModel-0001.params"),
+        names={**{layer: layer.capitalize() for layer in LAYERS}, "flat": None},
+        head="SoftmaxOutput",
+        skipped=("drop (Dropout)",),
+    )
+    html = report.render_html(make_context(record=make_record(model=loaded, training={})))
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "Pixels enter the network raw, 0-255,\nas --pixels raw asked." in text
+    assert '<th scope="row">Pixels</th><td>raw, 0-255 (--pixels raw)</td>' in html
+    assert "loaded from ~/mnist/mnistModel (mnistModel-symbol.json and mnistModel-0001.params), epoch 1" in text
+    assert '<th scope="col">In the model</th>' in html
+    assert "<td><code>Conv1</code></td>" in html and "none: full1 flattens its input" in html
+    assert "a training head" in text and "Passed over, as they do nothing at inference: drop (Dropout)." in text
+    assert "(<code>Act2</code> in the model)" in html  # inside the network, beside each layer
+    assert "Not known: the model was trained elsewhere." in text
 
 
 def test_worst_pair_prose(html):

@@ -47,11 +47,17 @@ __all__ = [
 
 
 def make(
-    dataset: Dataset, history: History, evaluation: Evaluation, inspection: Inspection, processes: int | None = None
+    dataset: Dataset,
+    history: History,
+    evaluation: Evaluation,
+    inspection: Inspection,
+    pixels: str = "unit",
+    processes: int | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, by name, in the order the report shows them.
 
-    `processes`: how many draw at once (default: one per core, see _pool.py).
+    `pixels`: how the images entered the network ("unit" or "raw"); `processes`: how many
+    draw at once (default: one per core, see _pool.py).
     """
     jobs: list[Job] = [
         partial(first_digits, dataset),
@@ -67,6 +73,6 @@ def make(
         partial(kernels_conv2, inspection.kernels["conv2"]),
     ]
     for case in range(len(inspection.indices)):
-        jobs.append(partial(inside_input, dataset, inspection, case))
+        jobs.append(partial(inside_input, dataset, inspection, case, pixels))
         jobs.extend(partial(inside_layer, inspection, case, layer) for layer in LAYERS)
     return {figure.name: figure for figure in draw(jobs, processes)}

@@ -116,7 +116,7 @@ def _case_text(inspection: Inspection, case: int) -> tuple[int, int, int]:
 
 
 @_styled
-def inside_input(dataset: Dataset, inspection: Inspection, case: int) -> Figure:
+def inside_input(dataset: Dataset, inspection: Inspection, case: int, pixels: str = "unit") -> Figure:
     index, label, prediction = _case_text(inspection, case)
     image = _test_images(dataset, [index], "inspection")[0]
     probability = float(np.asarray(inspection.outputs["softm"])[case][prediction])
@@ -129,7 +129,8 @@ def inside_input(dataset: Dataset, inspection: Inspection, case: int) -> Figure:
     ax.set_ylabel("pixel row")
     verdict = "right" if label == prediction else "wrong"
     ax.set_title(f"test #{index}: label {label}, predicted {prediction}")
-    fig.colorbar(shown, ax=ax, shrink=0.85, pad=0.03, label="pixel value (network sees value/255)")
+    seen = "value/255" if pixels == "unit" else "the value as is"
+    fig.colorbar(shown, ax=ax, shrink=0.85, pad=0.03, label=f"pixel value (network sees {seen})")
     return _finish(
         fig,
         f"inside_{case}_input",
@@ -148,7 +149,10 @@ def _layer_scale(layer: str, values: np.ndarray) -> tuple[mcolors.Normalize, str
     if layer in TANH_RANGE:
         return TANH, "tanh output, fixed scale [-1, 1]"
     norm = _symmetric(values)
-    return norm, f"{layer} output, ±{norm.vmax:.3g} (symmetric)"
+    # A model fed raw 0-255 pixels gives conv1 outputs in the thousands: "±1,112", not "±1.11e+03".
+    vmax = float(norm.vmax or 1.0)
+    limit = f"{vmax:,.0f}" if vmax >= 1000 else f"{vmax:.3g}"
+    return norm, f"{layer} output, ±{limit} (symmetric)"
 
 
 def _layer_caption(layer: str, values: np.ndarray, drawn: str) -> str:
