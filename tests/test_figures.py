@@ -26,6 +26,7 @@ FIXED = [
     "training_epochs",
     "confusion",
     "reliability",
+    "ranking",
     "worst_cases",
     "top_errors",
     "kernels_conv1",

@@ -7,11 +7,19 @@ _style holds what they share. Each figure is a pure function: values in, `Figure
 
 from __future__ import annotations
 
+from reportgen.compare import Baseline, Comparison
 from reportgen.data import Dataset
 from reportgen.evaluate import Evaluation
 from reportgen.figures._style import Figure, tile
+from reportgen.figures.baseline import (
+    baseline_broken,
+    baseline_classes,
+    baseline_confusion,
+    baseline_fixed,
+    baseline_training,
+)
 from reportgen.figures.data import class_counts, first_digits
-from reportgen.figures.evaluation import confusion, reliability
+from reportgen.figures.evaluation import confusion, ranking, reliability
 from reportgen.figures.inside import inside_input, inside_layer, kernels_conv1, kernels_conv2
 from reportgen.figures.mistakes import top_errors, worst_cases
 from reportgen.figures.network import network
@@ -22,6 +30,11 @@ from reportgen.layers import LAYERS
 
 __all__ = [
     "Figure",
+    "baseline_broken",
+    "baseline_classes",
+    "baseline_confusion",
+    "baseline_fixed",
+    "baseline_training",
     "class_counts",
     "confusion",
     "first_digits",
@@ -31,6 +44,7 @@ __all__ = [
     "kernels_conv2",
     "make",
     "network",
+    "ranking",
     "reliability",
     "tile",
     "top_errors",
@@ -40,8 +54,16 @@ __all__ = [
 ]
 
 
-def make(dataset: Dataset, history: History, evaluation: Evaluation, inspection: Inspection) -> dict[str, Figure]:
-    """Every figure of the report, by name, in the order the report shows them."""
+def make(
+    dataset: Dataset,
+    history: History,
+    evaluation: Evaluation,
+    inspection: Inspection,
+    baseline: Baseline | None = None,
+    comparison: Comparison | None = None,
+) -> dict[str, Figure]:
+    """Every figure of the report, by name, in the order the report shows them; the
+    baseline's section only with a baseline and its comparison."""
     figures = [
         first_digits(dataset),
         class_counts(dataset),
@@ -50,6 +72,17 @@ def make(dataset: Dataset, history: History, evaluation: Evaluation, inspection:
         training_epochs(history),
         confusion(evaluation.confusion_matrix),
         reliability(evaluation.calibration),
+        ranking(evaluation.ranking),
+    ]
+    if baseline is not None and comparison is not None:
+        figures += [
+            baseline_classes(comparison),
+            baseline_confusion(comparison),
+            baseline_fixed(dataset, comparison),
+            baseline_broken(dataset, comparison),
+            baseline_training(history, baseline.history),
+        ]
+    figures += [
         worst_cases(dataset, evaluation.worst_pair),
         top_errors(dataset, evaluation.top_errors),
         kernels_conv1(inspection.kernels["conv1"]),
