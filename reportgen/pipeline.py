@@ -435,8 +435,8 @@ def _read_run(run_dir: Path, per_image: bool) -> tuple[dict[str, Any], RunRecord
         evaluation = evaluation.with_predictions(Predictions.load(kept), str(kept))
     elif per_image:
         raise ReportgenError(
-            f"{run_dir}: no {PREDICTIONS} (made before reportgen kept it), so nothing to compare image by "
-            f"image; rebuild it with reportgen build --model {run_dir} --out {run_dir}"
+            f"{run_dir}: no {PREDICTIONS} (made before reportgen kept it), so nothing to compare image by image; "
+            f"rebuild it from its model (reportgen build --model {run_dir} --out {run_dir}, with its data options)"
         )
     return (
         previous,

@@ -462,6 +462,31 @@ def test_gates_that_pass(pair, tmp_path, runner):
         },
     ]
     assert "passed" in (copy / "report.html").read_text()
+    # rendered again without --baseline: no section, metrics.json's comparison kept, and a note
+    result = runner.invoke(main, ["render", str(copy), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert f"note: metrics.json compares with {base}; give --baseline to show it" in result.stderr
+    assert read_json(copy / "metrics.json")["comparison"] == comparison
+    assert 'id="baseline"' not in (copy / "report.html").read_text()
+
+
+def test_a_run_made_before_predictions_npz_still_renders(built, pair, tmp_path, runner):
+    old = tmp_path / "old"
+    shutil.copytree(built, old)
+    (old / "predictions.npz").unlink()
+    metrics = read_json(old / "metrics.json")
+    for key in ("log_loss", "roc_auc_macro", "roc_auc_micro", "average_precision_macro", "average_precision_micro"):
+        del metrics["overall"][key]
+    for row in metrics["by_class"]:
+        del row["roc_auc"], row["average_precision"]
+    (old / "metrics.json").write_text(json.dumps(metrics))
+    result = runner.invoke(main, ["render", "-q", str(old), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "Not recorded" in (old / "report.html").read_text()
+    base, _ = pair
+    result = runner.invoke(main, ["render", str(old), "--baseline", str(base)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {old}: no predictions.npz (made before reportgen kept it)" in result.stderr
 
 
 def test_a_failed_gate_exits_3_after_writing_everything(pair, tmp_path, runner):

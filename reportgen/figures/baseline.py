@@ -76,7 +76,7 @@ def baseline_classes(comparison: Comparison) -> Figure:
     axes[0].invert_yaxis()
     worst = min(rows, key=lambda row: row["f1"] if math.isfinite(row["f1"]) else math.inf)
     said = (
-        f"the largest F1 drop is digit {worst['class']}'s, {100 * worst['f1']:+.2f} points"
+        f"the largest F1 drop is digit {worst['class']}'s, {100 * worst['f1']:+.2f} points".replace("-", "\u2212")
         if math.isfinite(worst["f1"]) and worst["f1"] < 0
         else "no digit's F1 dropped"
     )
