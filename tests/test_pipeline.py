@@ -186,6 +186,7 @@ def test_evaluate_and_inspect_commands(built, tmp_path, runner):
     result = runner.invoke(main, ["evaluate", "-q", "--model", str(built), "--test-limit", "1000", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert read_json(out / "metrics.json") == read_json(built / "metrics.json")
+    assert (out / "predictions.npz").read_bytes() == (built / "predictions.npz").read_bytes()  # same bytes
     result = runner.invoke(
         main,
         [
