@@ -1,7 +1,7 @@
 """Stage 5: every figure of the report, as SVG, from the values the earlier stages hand on.
 
-One module per report section (data, network, training, evaluation, mistakes, inside);
-_style holds what they share. Each figure is a pure function: values in, `Figure`
+One module per report section (data, network, training, evaluation, baseline, mistakes,
+inside); _style holds what they share. Each figure is a pure function: values in, `Figure`
 (name, caption, alt text, SVG bytes) out; the same values give the same bytes.
 """
 

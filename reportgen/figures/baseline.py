@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.lines import Line2D
 
-from reportgen.compare import Change, Comparison
+from reportgen.compare import SHOWN, Change, Comparison
 from reportgen.data import Dataset
 from reportgen.figures._style import (
     BLUE,
@@ -33,7 +33,6 @@ from reportgen.figures._style import (
 )
 from reportgen.history import History
 
-SHOWN = 20  # images per gallery
 BASELINE = "#6B6B6B"  # the baseline's lines: a dark grey beside this run's blue
 
 # -- per-class changes --------------------------------------------------------------------
