@@ -1,7 +1,8 @@
 """The command line: parse options, call one pipeline function, turn errors into exit codes.
 
 Exit codes: 0 success, 1 internal failure (a bug: -v shows the traceback),
-2 bad input or usage (one line on stderr, starting "error:").
+2 bad input or usage (one line on stderr, starting "error:"), 3 a CI gate failed
+(build and render, after writing the report in full).
 mxnet, matplotlib and weasyprint load inside the commands, so --help is instant.
 """
 
@@ -11,6 +12,7 @@ import logging
 import shlex
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -18,6 +20,10 @@ import click
 from reportgen import __version__, seed
 
 EXIT_CODES = "Exit codes: 0 success, 1 internal failure, 2 bad input or usage."
+EXIT_CODES_GATED = (
+    "Exit codes: 0 success, 1 internal failure, 2 bad input or usage, "
+    "3 a gate (--fail-under, --max-drop, --fail-if-worse) failed; the report is written in full."
+)
 ENV = "REPORTGEN_"
 
 
@@ -136,6 +142,64 @@ report_options = _stack(
 )
 
 
+baseline_options = _stack(
+    _option(
+        "--baseline",
+        type=existing_dir,
+        default=None,
+        metavar="RUN_DIR",
+        help="A run to compare with on the same test images (its predictions.npz, or its model): "
+        "the report gains a section 'Against the baseline'.",
+    ),
+    _option(
+        "--fail-under",
+        type=click.FloatRange(0, 1),
+        default=None,
+        metavar="ACCURACY",
+        help="Gate: exit 3 if the test accuracy is below this fraction (0.99 for 99%).",
+    ),
+    _option(
+        "--max-drop",
+        type=click.FloatRange(min=0),
+        default=None,
+        metavar="POINTS",
+        help="Gate: exit 3 if the accuracy is more than this many percentage points below the baseline's.",
+    ),
+    _option(
+        "--fail-if-worse",
+        is_flag=True,
+        help="Gate: exit 3 if McNemar's exact test (one-sided) says this run is worse than the baseline "
+        "at the 5% level.",
+    ),
+)
+
+
+def _gates(baseline, fail_under, max_drop, fail_if_worse):
+    """The gates asked for; those comparing with a baseline need --baseline (exit 2 before any work)."""
+    from reportgen.gates import Gates
+
+    gates = Gates(fail_under=fail_under, max_drop=max_drop, fail_if_worse=fail_if_worse)
+    if gates.needing_baseline() and baseline is None:
+        raise click.UsageError(
+            f"{' and '.join(gates.needing_baseline())} compare with a baseline: give --baseline RUN_DIR"
+        )
+    return gates
+
+
+def _gated(run: Callable[[], dict], out: Path, quiet: bool) -> None:
+    """Run a command that may end in a failed gate: the run folder is written either way,
+    so say so before the gate's one line (exit code 3)."""
+    from reportgen.errors import GateError
+
+    try:
+        manifest = run()
+    except GateError as e:
+        if e.manifest is not None:
+            _done(out, e.manifest, quiet)
+        raise
+    _done(out, manifest, quiet)
+
+
 class _Group(click.Group):
     """Every failure as one line: a usage error (exit 2) as "error: ..." with a hint, not
     click's Usage block; an unexpected exception as exit code 1 (the traceback with -v)."""
@@ -179,7 +243,9 @@ class _Group(click.Group):
 
 
 @click.group(
-    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EXIT_CODES
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_GATED,
 )
 @click.version_option(__version__, "--version", prog_name="reportgen")
 def main() -> None:
@@ -329,13 +395,14 @@ def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, v
     _done(out, pipeline.run_inspect(run), quiet)
 
 
-@main.command(epilog=EXIT_CODES)
+@main.command(epilog=EXIT_CODES_GATED)
 @data_options
 @train_options
 @model_option(required=False)
 @pixels_option
 @case_option
 @report_options
+@baseline_options
 @_option(
     "--out",
     type=out_dir,
@@ -357,12 +424,21 @@ def build(
     test_limit,
     ctx,
     resume,
+    baseline,
+    fail_under,
+    max_drop,
+    fail_if_worse,
     verbose,
     quiet,
     **hyper,
 ):
-    """Train (or load --model), evaluate, inspect, draw and render the report: the whole pipeline."""
+    """Train (or load --model), evaluate, inspect, draw and render the report: the whole pipeline.
+
+    With --baseline RUN_DIR the report compares this run with that one on the same test
+    images; the gates then fail the command (exit 3) after the report is written.
+    """
     _setup(verbose, quiet)
+    gates = _gates(baseline, fail_under, max_drop, fail_if_worse)
     from reportgen import pipeline
     from reportgen.progress import EpochBar
 
@@ -378,15 +454,16 @@ def build(
         title=title or pipeline.TITLE,
         formats=_formats(formats),
         templates=templates,
+        baseline=baseline,
+        gates=gates,
         arguments=_arguments(),
         command=_command(),
     )
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    manifest = pipeline.run_build(run, progress=None if quiet else EpochBar(), say=say)
-    _done(out, manifest, quiet)
+    _gated(lambda: pipeline.run_build(run, progress=None if quiet else EpochBar(), say=say), out, quiet)
 
 
-@main.command(epilog=EXIT_CODES)
+@main.command(epilog=EXIT_CODES_GATED)
 @click.argument("run_dir", type=existing_dir)
 @report_options
 @_option(
@@ -395,24 +472,35 @@ def build(
     default=None,
     help="Where the run's MNIST files are now, if not where it was built from.",
 )
+@baseline_options
 @verbosity
-def render(run_dir, formats, title, templates, data_dir, verbose, quiet):
-    """Render a finished run's report again from its folder, without training, the model or mxnet."""
+def render(run_dir, formats, title, templates, data_dir, baseline, fail_under, max_drop, fail_if_worse, verbose, quiet):
+    """Render a finished run's report again from its folder, without training, the model or mxnet.
+
+    With --baseline RUN_DIR (a run with predictions.npz: still no mxnet) the report compares
+    the two runs, and metrics.json records the comparison; the gates then apply as for build.
+    """
     _setup(verbose, quiet)
+    gates = _gates(baseline, fail_under, max_drop, fail_if_worse)
     from reportgen import pipeline
 
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    manifest = pipeline.run_render(
+    _gated(
+        lambda: pipeline.run_render(
+            run_dir,
+            formats=_formats(formats),
+            title=title,
+            templates=templates,
+            data_dir=data_dir,
+            say=say,
+            command=_command(),
+            arguments=_arguments(),
+            baseline=baseline,
+            run_gates=gates,
+        ),
         run_dir,
-        formats=_formats(formats),
-        title=title,
-        templates=templates,
-        data_dir=data_dir,
-        say=say,
-        command=_command(),
-        arguments=_arguments(),
+        quiet,
     )
-    _done(run_dir, manifest, quiet)
 
 
 @main.command(epilog=EXIT_CODES)

@@ -49,3 +49,13 @@ class ContextError(ReportgenError):
 
 class RenderError(ReportgenError):
     """A template or the PDF could not be rendered."""
+
+
+class GateError(ReportgenError):
+    """A CI gate (--fail-under, --max-drop, --fail-if-worse) failed; the run is written in full."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, manifest: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.manifest = manifest  # the run's, written in full before the gate was judged

@@ -1,5 +1,7 @@
 """Stage 3: predictions on the test set, caret's confusion-matrix statistics, the worst
-confusion, the most confident mistakes and calibration; the body of metrics.json.
+confusion, the most confident mistakes, calibration, and the ranking metrics (log loss,
+one-vs-rest ROC and precision-recall, reportgen.curves); the body of metrics.json, and
+predictions.npz, the per-image record later comparisons read.
 
 The seed judged its model with R's `caret::confusionMatrix(y_hat, y)`. The statistics here
 follow caret's source (confusionMatrix.R, sensitivity.R, specificity.R, posPredValue.R,
@@ -11,14 +13,15 @@ images predicted i whose reference (label) is j.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
-from reportgen import runfolder
+from reportgen import curves, runfolder
+from reportgen.curves import RankingMetrics
 from reportgen.data import Dataset, batches
 from reportgen.errors import DataError, ReportgenError
 
@@ -31,6 +34,7 @@ N_CLASSES = 10
 TOP_ERRORS = 20
 CALIBRATION_BINS = 10
 CONFIDENCE_LEVEL = 0.95  # binom.test's default, the interval caret reports
+PREDICTIONS = "predictions.npz"
 
 
 # -- the values this stage hands on ------------------------------------------------------------
@@ -47,6 +51,13 @@ class Overall:
     accuracy_null: float  # the no-information rate: the largest reference class's share
     accuracy_p_value: float  # one-sided binomial test, accuracy > no-information rate
     mcnemar_p_value: float  # Bowker's test of symmetry (McNemar's for 2 classes)
+    # Not caret's: the ranking metrics (reportgen.curves). NaN when a metrics.json written
+    # before reportgen computed them is read back.
+    log_loss: float = math.nan  # natural log, mean over the test images
+    roc_auc_macro: float = math.nan  # unweighted mean of the per-digit one-vs-rest AUCs
+    roc_auc_micro: float = math.nan  # every (image, digit) score pooled into one ranking
+    average_precision_macro: float = math.nan
+    average_precision_micro: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,8 @@ class ClassStats:
     detection_rate: float
     detection_prevalence: float
     balanced_accuracy: float
+    roc_auc: float = math.nan  # this digit's probability ranking its images above the rest
+    average_precision: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -367,6 +380,35 @@ class Evaluation:
     top_errors: tuple[Mistake, ...]
     calibration: Calibration
     n_test: int
+    # The ranking metrics with their thinned curves, from the per-image probabilities; None
+    # when read from metrics.json alone (with_predictions brings them back).
+    ranking: RankingMetrics | None = None
+
+    def per_image(self) -> Predictions:
+        """The per-image arrays, as predictions.npz holds them."""
+        if self.probabilities is None or self.predictions is None or self.labels is None:
+            raise ValueError("this evaluation was read from metrics.json: it has no per-image arrays")
+        return Predictions(labels=self.labels, predictions=self.predictions, probabilities=self.probabilities)
+
+    def with_predictions(self, per_image: Predictions, source: str = PREDICTIONS) -> Evaluation:
+        """This evaluation with its per-image arrays and curves back, from predictions.npz.
+
+        The arrays must give this evaluation's confusion matrix: a predictions.npz from
+        another run or another test set is a DataError naming `source`.
+        """
+        table = confusion_matrix(per_image.predictions, per_image.labels, len(self.confusion_matrix))
+        if len(per_image.labels) != self.n_test or not np.array_equal(table, self.confusion_matrix):
+            raise DataError(
+                f"{source}: its {len(per_image.labels):,} predictions do not give metrics.json's "
+                f"confusion matrix ({self.n_test:,} test images): files of different runs?"
+            )
+        return replace(
+            self,
+            probabilities=per_image.probabilities,
+            predictions=per_image.predictions,
+            labels=per_image.labels,
+            ranking=curves.ranking_metrics(per_image.probabilities, per_image.labels),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The body of metrics.json; NaN written as None (JSON null)."""
@@ -439,34 +481,97 @@ def _nan_for_none(value: Any) -> Any:
 
 
 def _record(kind: type, values: dict[str, Any]) -> Any:
-    """A dataclass from a JSON object: exactly its fields, null read as NaN."""
-    names = [f.name for f in fields(kind)]
-    missing = [name for name in names if name not in values]
+    """A dataclass from a JSON object: its fields, null read as NaN; a field with a default
+    (added after metrics.json files were written without it) may be missing."""
+    required = [f.name for f in fields(kind) if f.default is MISSING]
+    missing = [name for name in required if name not in values]
     if missing:
         raise KeyError(missing[0])
-    return kind(**{name: _nan_for_none(values[name]) for name in names})
+    return kind(**{f.name: _nan_for_none(values[f.name]) for f in fields(kind) if f.name in values})
 
 
-def run(network: Network, dataset: Dataset, ctx: mx.Context, batch_size: int = 1000) -> Evaluation:
-    """Predict every test image, fed as the network wants, and gather all the statistics.
+def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """Every statistic of the evaluation from per-image probabilities (n, 10) and labels (n,).
 
     The predicted class is the first largest probability (R's max.col, which the seed used,
     breaks exact ties at random).
     """
-    probabilities = predict(network.forward, dataset.test_x, ctx, network.pixels, batch_size)
+    probabilities = np.asarray(probabilities)
     predictions = probabilities.argmax(axis=1).astype(np.int64)
-    labels = np.asarray(dataset.test_y).astype(np.int64)
+    labels = np.asarray(labels).astype(np.int64)
     table = confusion_matrix(predictions, labels)
     statistics = confusion_stats(table)
+    ranking = curves.ranking_metrics(probabilities, labels)
+    overall = replace(statistics.overall, **{key: getattr(ranking, key) for key in curves.SCALAR_KEYS})
+    by_class = tuple(
+        replace(row, roc_auc=ranking.roc_auc[row.digit], average_precision=ranking.average_precision[row.digit])
+        for row in statistics.by_class
+    )
     return Evaluation(
         probabilities=probabilities,
         predictions=predictions,
         labels=labels,
         confusion_matrix=table,
-        overall=statistics.overall,
-        by_class=statistics.by_class,
+        overall=overall,
+        by_class=by_class,
         worst_pair=worst_pair(table, predictions, labels, probabilities),
         top_errors=top_errors(predictions, labels, probabilities),
         calibration=calibration(probabilities, labels),
         n_test=len(labels),
+        ranking=ranking,
     )
+
+
+def run(network: Network, dataset: Dataset, ctx: mx.Context, batch_size: int = 1000) -> Evaluation:
+    """Predict every test image, fed as the network wants, and gather all the statistics."""
+    return score(predict(network.forward, dataset.test_x, ctx, network.pixels, batch_size), dataset.test_y)
+
+
+# -- predictions.npz --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: numpy fields make field-wise == ambiguous
+class Predictions:
+    """Every test image's label, predicted class and probabilities, in test-set order: what
+    a later comparison reads instead of running the model again."""
+
+    labels: np.ndarray  # (n,) int64
+    predictions: np.ndarray  # (n,) int64, the first largest probability
+    probabilities: np.ndarray  # (n, 10) float32
+
+    def save(self, path: Path) -> Path:
+        """predictions.npz, atomically, the same bytes for the same arrays."""
+        arrays: dict[str, np.ndarray] = {
+            "labels": np.asarray(self.labels, np.int64),
+            "predictions": np.asarray(self.predictions, np.int64),
+            "probabilities": np.asarray(self.probabilities, np.float32),
+        }
+        return runfolder.write_npz(path, arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> Predictions:
+        """Read predictions.npz back; anything not shaped like one is a DataError."""
+        arrays = runfolder.read_npz(path, "predictions")
+        for name in ("labels", "predictions", "probabilities"):
+            if name not in arrays:
+                raise DataError(f"{path}: no array '{name}' (not a reportgen predictions file)")
+        labels, predictions, probabilities = arrays["labels"], arrays["predictions"], arrays["probabilities"]
+        n = len(labels)
+        if (
+            labels.ndim != 1
+            or predictions.shape != (n,)
+            or probabilities.shape != (n, N_CLASSES)
+            or not np.issubdtype(labels.dtype, np.integer)
+            or not np.issubdtype(predictions.dtype, np.integer)
+            or not np.issubdtype(probabilities.dtype, np.floating)
+        ):
+            raise DataError(
+                f"{path}: expected labels and predictions of n integers and probabilities of n x "
+                f"{N_CLASSES} floats, found {labels.dtype} {labels.shape}, {predictions.dtype} "
+                f"{predictions.shape}, {probabilities.dtype} {probabilities.shape}"
+            )
+        if n and not np.array_equal(predictions, probabilities.argmax(axis=1)):
+            raise DataError(f"{path}: its predictions are not the largest of its probabilities")
+        if n and ((labels < 0) | (labels >= N_CLASSES)).any():
+            raise DataError(f"{path}: a label outside 0-{N_CLASSES - 1}")
+        return cls(labels.astype(np.int64), predictions.astype(np.int64), probabilities.astype(np.float32))

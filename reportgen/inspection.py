@@ -8,19 +8,16 @@ pass returns all eleven layers for a batch of images.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from reportgen import runfolder
 from reportgen.data import batches
-from reportgen.errors import DataError, ReportgenError, reason
+from reportgen.errors import DataError, ReportgenError
 from reportgen.layers import KERNEL_SHAPES, LAYERS, SATURATION, SHAPES
 
 if TYPE_CHECKING:
@@ -29,7 +26,6 @@ if TYPE_CHECKING:
     from reportgen.model import Network
 
 _CASE_ARRAYS = ("indices", "labels", "predictions")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed member date: same inspection, same file bytes
 
 
 @dataclass(frozen=True)
@@ -71,36 +67,14 @@ class Inspection:
         }
 
     def save(self, path: Path | str) -> Path:
-        """Write inspection.npz atomically: a temporary file beside it, then a rename."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            with open(tmp, "xb") as f:
-                _write_npz(f, self.arrays())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        """Write inspection.npz atomically, with the same bytes for the same inspection."""
+        return runfolder.write_npz(Path(path), self.arrays())
 
     @classmethod
     def load(cls, path: Path | str) -> Inspection:
         """Read an inspection.npz back; a missing or malformed file is a DataError."""
         path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: no such inspection file")
-        try:
-            # Our own file object: np.load leaks the one it opens when the zip is unreadable.
-            with open(path, "rb") as file:
-                loaded = np.load(file, allow_pickle=False)
-                if not isinstance(loaded, np.lib.npyio.NpzFile):
-                    raise DataError(f"{path}: a single .npy array, not an .npz archive")
-                with loaded as npz:
-                    arrays = {name: npz[name] for name in npz.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-            raise DataError(f"{path}: not a readable .npz file ({e.__class__.__name__}: {reason(e)})") from None
-        return cls._from_arrays(path, arrays)
+        return cls._from_arrays(path, runfolder.read_npz(path, "inspection"))
 
     @classmethod
     def _from_arrays(cls, path: Path, arrays: dict[str, np.ndarray]) -> Inspection:
@@ -124,15 +98,6 @@ class Inspection:
             outputs={layer: take(layer, (cases, *SHAPES[layer]), np.float32) for layer in LAYERS},
             kernels={name: take(f"kernel_{name}", shape, np.float32) for name, shape in KERNEL_SHAPES.items()},
         )
-
-
-def _write_npz(file: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
-    # What np.savez writes, minus the wall-clock date it stamps on every member.
-    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
-            with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
 
 
 def multi_output(network: Network, ctx: mx.Context) -> mx.gluon.SymbolBlock:

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reportgen import data, evaluate, figures, inspection, report, runfolder
+from reportgen import compare, data, evaluate, figures, gates, inspection, report, runfolder
+from reportgen.compare import Baseline, Comparison
 from reportgen.errors import ReportgenError
-from reportgen.evaluate import Evaluation
+from reportgen.evaluate import PREDICTIONS, Evaluation, Predictions
+from reportgen.gates import NO_GATES, Gates, Verdict
 from reportgen.history import History
 from reportgen.inspection import Inspection
 from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
@@ -58,6 +60,8 @@ class RunSettings:
     title: str = TITLE
     formats: tuple[str, ...] = FORMATS
     templates: Path | None = None
+    baseline: Path | None = None  # a run folder to compare with, as the user typed it
+    gates: Gates = NO_GATES
     arguments: dict[str, Any] = field(default_factory=dict)  # the options as given, for the record
     command: str = "reportgen"  # the command line as given, for the record
 
@@ -93,6 +97,30 @@ class Obtained:
     files: Files | None = None  # the loaded model's files, copied into model/
 
 
+@dataclass(frozen=True)
+class BaselineFolder:
+    """A --baseline folder, checked before any work: its record and where its predictions come from."""
+
+    source: str  # as the user typed it
+    folder: Path
+    record: RunRecord
+    predictions: Path | None  # its predictions.npz; None: predict afresh with its model
+
+
+@dataclass(frozen=True, eq=False)
+class Gathered:
+    """Every value the figures and the report are made from."""
+
+    dataset: data.Dataset
+    history: History
+    evaluation: Evaluation
+    inspection: Inspection
+    pixels: str  # how the images entered the network: "unit" or "raw"
+    baseline: Baseline | None = None
+    comparison: Comparison | None = None
+    verdicts: tuple[Verdict, ...] = ()
+
+
 # -- the stages, each a call ---------------------------------------------------------------
 
 
@@ -106,14 +134,14 @@ def _contexts(spec: str) -> list[mx.Context]:
     return train.parse_contexts(spec)
 
 
-def _load_model(run: RunSettings, contexts: list[mx.Context], timer: Timer) -> Obtained:
-    """A saved model, with its history and training settings when a reportgen run folder kept them."""
+def _load_model(path: str, pixels: str | None, contexts: list[mx.Context], timer: Timer) -> Obtained:
+    """A saved model (`path` as typed, `pixels` from --pixels or None), with its history and
+    training settings when a reportgen run folder kept them."""
     from reportgen import saved
 
-    assert run.model is not None
     with timer.stage("load model"):
-        files = saved.find(run.model)
-        network = saved.load(files, run.model, contexts[0], run.pixels)
+        files = saved.find(path)
+        network = saved.load(files, path, contexts[0], pixels)
     run_dir = files.run_folder()
     history = History.empty()
     training: dict[str, Any] = {}
@@ -182,6 +210,65 @@ def _worst_indices(evaluation: Evaluation) -> list[int]:
     return [int(evaluation.probabilities.max(axis=1).argmin())]
 
 
+def open_baseline(path: Path, current: data.DataRecord) -> BaselineFolder:
+    """Check a --baseline folder before any work: a reportgen run, evaluated on the same test
+    images as this run, holding predictions.npz or a model to make them with."""
+    folder = Path(path)
+    made = folder / runfolder.MANIFEST
+    if not made.is_file():
+        raise ReportgenError(f"--baseline {path}: not a reportgen run folder (no {runfolder.MANIFEST})")
+    record = RunRecord.from_json(runfolder.read_json(made), str(made))
+    compare.check_same_test_images(record.data, current, str(path))
+    if (folder / PREDICTIONS).is_file():
+        return BaselineFolder(str(path), folder, record, folder / PREDICTIONS)
+    if not (folder / "model").is_dir():
+        raise ReportgenError(
+            f"--baseline {path}: no {PREDICTIONS} and no model/ to make it with; rebuild the baseline "
+            f"(reportgen build ... --out {path}) or evaluate its model (reportgen evaluate --model MODEL --out {path})"
+        )
+    return BaselineFolder(str(path), folder, record, None)
+
+
+def _baseline(
+    opened: BaselineFolder, dataset: data.Dataset, contexts: Callable[[], list[mx.Context]], timer: Timer
+) -> Baseline:
+    """The baseline's evaluation from its predictions.npz, or from its model run afresh on
+    this run's test images (the one place a baseline's model is loaded)."""
+    with timer.stage("baseline"):
+        if opened.predictions is not None:
+            per_image = Predictions.load(opened.predictions)
+            evaluation = evaluate.score(per_image.probabilities, per_image.labels)
+        else:
+            devices = contexts()
+            got = _load_model(str(opened.folder), None, devices, Timer())
+            evaluation = evaluate.run(got.network, dataset, devices[0])
+    kept = opened.folder / "history.json"
+    return Baseline(
+        source=opened.source,
+        record=opened.record,
+        history=History.load(kept) if kept.is_file() else None,
+        evaluation=evaluation,
+        predicted_afresh=opened.predictions is None,
+    )
+
+
+def _compare(
+    run_gates: Gates, evaluation: Evaluation, baseline: Baseline | None
+) -> tuple[Comparison | None, tuple[Verdict, ...]]:
+    comparison = compare.run(baseline.evaluation, evaluation, baseline.source) if baseline is not None else None
+    return comparison, gates.judge(run_gates, evaluation, comparison)
+
+
+def _metrics(body: dict[str, Any], comparison: Comparison | None, verdicts: tuple[Verdict, ...]) -> dict[str, Any]:
+    """metrics.json: the evaluation, and the comparison and gates when there are any."""
+    body = {key: value for key, value in body.items() if key not in ("comparison", "gates")}
+    if comparison is not None:
+        body["comparison"] = comparison.to_json()
+    if verdicts:
+        body["gates"] = [verdict.to_json() for verdict in verdicts]
+    return body
+
+
 def _record(
     run: RunSettings, contexts: list[mx.Context], dataset: data.Dataset, got: Obtained, timer: Timer
 ) -> RunRecord:
@@ -237,7 +324,7 @@ def _model_run(run: RunSettings, timer: Timer) -> tuple[list[mx.Context], data.D
     if run.model is None:
         raise ReportgenError("give --model: the saved model to use")
     contexts = _contexts(run.ctx)
-    got = _load_model(run, contexts, timer)
+    got = _load_model(run.model, run.pixels, contexts, timer)
     with timer.stage("data"):
         dataset = load_data(run.data)
     return contexts, dataset, got
@@ -251,6 +338,7 @@ def run_evaluate(run: RunSettings) -> dict[str, Any]:
     evaluation = _evaluate(got, dataset, contexts, timer)
     with runfolder.staging(run.out) as staged:
         evaluation.save(staged / "metrics.json")
+        evaluation.per_image().save(staged / PREDICTIONS)
         return _finish(staged, _record(run, contexts, dataset, got, timer))
 
 
@@ -268,33 +356,47 @@ def run_inspect(run: RunSettings) -> dict[str, Any]:
         return _finish(staged, _record(run, contexts, dataset, got, timer))
 
 
+def _check_gates(run_gates: Gates, baseline: Path | None) -> None:
+    if run_gates.needing_baseline() and baseline is None:
+        raise ReportgenError(f"{' and '.join(run_gates.needing_baseline())} compare with a baseline: give --baseline")
+
+
 def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _quiet) -> dict[str, Any]:
-    """`reportgen build`: every stage, then the whole run folder."""
+    """`reportgen build`: every stage, then the whole run folder; then the gates (GateError,
+    exit code 3, once the folder is complete)."""
     runfolder.check_out(run.out)
     _check_formats(run.formats)
     _check_pixels(run)
+    _check_gates(run.gates, run.baseline)
     report.environment(run.templates)  # a bad --templates fails now, not after training
     timer = Timer()
     contexts = _contexts(run.ctx)
-    loaded = _load_model(run, contexts, timer) if run.model is not None else None
+    loaded = _load_model(run.model, run.pixels, contexts, timer) if run.model is not None else None
     with timer.stage("data"):
         dataset = load_data(run.data)
     _check_cases(run.cases, len(dataset.test_y))
+    opened = open_baseline(run.baseline, dataset.describe()) if run.baseline is not None else None
     if loaded is not None:
         say(_loaded(loaded.network.record))
     got = loaded or _train(run, dataset, contexts, progress, timer)
     say("evaluating")
     evaluation = _evaluate(got, dataset, contexts, timer)
+    baseline = _baseline(opened, dataset, lambda: contexts, timer) if opened is not None else None
+    comparison, verdicts = _compare(run.gates, evaluation, baseline)
     say("inspecting")
     inspected = _inspect(got, dataset, run.cases, evaluation, contexts, timer)
+    gathered = Gathered(dataset, got.history, evaluation, inspected, got.network.pixels, baseline, comparison, verdicts)
     with runfolder.staging(run.out) as staged:
         _save_model(got, staged)
-        evaluation.save(staged / "metrics.json")
+        runfolder.write_json(staged / "metrics.json", _metrics(evaluation.to_json(), comparison, verdicts))
+        evaluation.per_image().save(staged / PREDICTIONS)
         inspected.save(staged / "inspection.npz")
-        drawn = _draw(staged, dataset, got.history, evaluation, inspected, got.network.pixels, timer, say)
+        drawn = _draw(staged, gathered, timer, say)
         record = _record(run, contexts, dataset, got, timer)
-        _render(staged, record, got.history, evaluation, inspected, drawn, run.formats, run.templates, timer, say)
-        return _finish(staged, replace(record, timings=dict(timer.seconds)))
+        _render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
+        manifest = _finish(staged, replace(record, timings=dict(timer.seconds)))
+    gates.enforce(verdicts, manifest)
+    return manifest
 
 
 def run_render(
@@ -306,15 +408,45 @@ def run_render(
     say: Say = _quiet,
     command: str = "reportgen render",
     arguments: dict[str, Any] | None = None,
+    baseline: Path | None = None,
+    run_gates: Gates = NO_GATES,
 ) -> dict[str, Any]:
-    """`reportgen render`: the report again from a finished run's files, no model, no mxnet.
+    """`reportgen render`: the report again from a finished run's files, no model, no mxnet
+    (unless a --baseline without predictions.npz must be predicted afresh).
 
     The report still shows how the run was made (its command, its timings); this
-    rendering is recorded under "rendered" in the manifest.
+    rendering is recorded under "rendered" in the manifest. With --baseline or a gate,
+    metrics.json's comparison and gates become this rendering's; then the gates.
     """
     _check_formats(formats)
+    _check_gates(run_gates, baseline)
     report.environment(templates)
     run_dir = Path(run_dir)
+    previous, record, history, evaluation, inspected = _read_run(run_dir, baseline is not None)
+    record = replace(record, title=title or record.title)
+    opened = open_baseline(baseline, record.data) if baseline is not None else None
+    timer = Timer()
+    with timer.stage("data"):
+        dataset = _reload_data(record, data_dir)
+    other = _baseline(opened, dataset, lambda: _contexts("auto"), timer) if opened is not None else None
+    comparison, verdicts = _compare(run_gates, evaluation, other)
+    metrics = runfolder.read_json(run_dir / "metrics.json")
+    if comparison is None and "comparison" in metrics:
+        say(f"note: metrics.json compares with {metrics['comparison'].get('baseline')}; give --baseline to show it")
+    gathered = Gathered(dataset, history, evaluation, inspected, record.model.pixels, other, comparison, verdicts)
+    with runfolder.staging(run_dir) as staged:
+        if opened is not None or run_gates:
+            runfolder.write_json(staged / "metrics.json", _metrics(metrics, comparison, verdicts))
+        drawn = _draw(staged, gathered, timer, say)
+        _render(staged, record, gathered, drawn, formats, templates, timer, say)
+        manifest = _rendered(staged, previous, record, command, arguments, timer)
+    gates.enforce(verdicts, manifest)
+    return manifest
+
+
+def _read_run(run_dir: Path, per_image: bool) -> tuple[dict[str, Any], RunRecord, History, Evaluation, Inspection]:
+    """A finished run's files; its predictions.npz, when kept, brings back the per-image
+    arrays and curves (required with `per_image`, for a comparison)."""
     if not run_dir.is_dir():
         raise ReportgenError(f"{run_dir}: no such run folder")
     missing = [
@@ -328,46 +460,62 @@ def run_render(
         )
     previous = runfolder.read_json(run_dir / runfolder.MANIFEST)
     record = RunRecord.from_json(previous, str(run_dir / runfolder.MANIFEST))
-    record = replace(record, title=title or record.title)
-    history = History.load(run_dir / "history.json")
     evaluation = Evaluation.load(run_dir / "metrics.json")
-    inspected = Inspection.load(run_dir / "inspection.npz")
-    timer = Timer()
-    with timer.stage("data"):
-        dataset = _reload_data(record, data_dir)
-    with runfolder.staging(run_dir) as staged:
-        drawn = _draw(staged, dataset, history, evaluation, inspected, record.model.pixels, timer, say)
-        _render(staged, record, history, evaluation, inspected, drawn, formats, templates, timer, say)
-        again = RunRecord(
-            command=command,
-            arguments=arguments or {},
-            contexts=(),
-            data=record.data,
-            model=record.model,
-            training={},
-            timings=dict(timer.seconds),
+    kept = run_dir / PREDICTIONS
+    if kept.is_file():
+        evaluation = evaluation.with_predictions(Predictions.load(kept), str(kept))
+    elif per_image:
+        raise ReportgenError(
+            f"{run_dir}: no {PREDICTIONS} (made before reportgen kept it), so nothing to compare image by image; "
+            f"rebuild it from its model (reportgen build --model {run_dir} --out {run_dir}, with its data options)"
         )
-        rendered = {key: getattr(again, key) for key in ("command", "created", "arguments", "versions", "timings")}
-        # The run's other files are unchanged: record them beside the new ones.
-        files = {**previous.get("files", {}), **runfolder.file_table(staged)}
-        manifest = runfolder.manifest(record, files, rendered=rendered)
-        runfolder.write_json(staged / runfolder.MANIFEST, manifest)
-        return manifest
+    return (
+        previous,
+        record,
+        History.load(run_dir / "history.json"),
+        evaluation,
+        Inspection.load(run_dir / "inspection.npz"),
+    )
 
 
-def _draw(
+def _rendered(
     staged: Path,
-    dataset: data.Dataset,
-    history: History,
-    evaluation: Evaluation,
-    inspected: Inspection,
-    pixels: str,
+    previous: dict[str, Any],
+    record: RunRecord,
+    command: str,
+    arguments: dict[str, Any] | None,
     timer: Timer,
-    say: Say,
-) -> dict[str, figures.Figure]:
+) -> dict[str, Any]:
+    """The manifest after a rendering: the run's record, this rendering under "rendered"."""
+    again = RunRecord(
+        command=command,
+        arguments=arguments or {},
+        contexts=(),
+        data=record.data,
+        model=record.model,
+        training={},
+        timings=dict(timer.seconds),
+    )
+    rendered = {key: getattr(again, key) for key in ("command", "created", "arguments", "versions", "timings")}
+    # The run's other files are unchanged: record them beside the new ones.
+    files = {**previous.get("files", {}), **runfolder.file_table(staged)}
+    manifest = runfolder.manifest(record, files, rendered=rendered)
+    runfolder.write_json(staged / runfolder.MANIFEST, manifest)
+    return manifest
+
+
+def _draw(staged: Path, gathered: Gathered, timer: Timer, say: Say) -> dict[str, figures.Figure]:
     say("drawing figures")
     with timer.stage("figures"):
-        drawn = figures.make(dataset, history, evaluation, inspected, pixels)
+        drawn = figures.make(
+            gathered.dataset,
+            gathered.history,
+            gathered.evaluation,
+            gathered.inspection,
+            gathered.pixels,
+            baseline=gathered.baseline,
+            comparison=gathered.comparison,
+        )
     for figure in drawn.values():
         runfolder.write_bytes(staged / "figures" / figure.filename, figure.svg)
     return drawn
@@ -376,9 +524,7 @@ def _draw(
 def _render(
     staged: Path,
     record: RunRecord,
-    history: History,
-    evaluation: Evaluation,
-    inspected: Inspection,
+    gathered: Gathered,
     drawn: dict[str, figures.Figure],
     formats: tuple[str, ...],
     templates: Path | None,
@@ -387,7 +533,16 @@ def _render(
 ) -> None:
     say("rendering " + " and ".join(formats))
     with timer.stage("render"):
-        context = report.context(record, history, evaluation, inspected, drawn)
+        context = report.context(
+            record,
+            gathered.history,
+            gathered.evaluation,
+            gathered.inspection,
+            drawn,
+            baseline=gathered.baseline,
+            comparison=gathered.comparison,
+            verdicts=gathered.verdicts,
+        )
         if "html" in formats:
             runfolder.write_bytes(staged / "report.html", report.render_html(context, templates).encode())
         if "pdf" in formats:
@@ -402,14 +557,6 @@ def _check_cases(cases: tuple[str, ...], n_test: int) -> None:
     indices = [case for case in cases if case.strip().lower() != "worst"]
     if indices:
         inspection.resolve_cases(indices, [], n_test)
-
-
-def _check_pixels(run: RunSettings) -> None:
-    if run.model is None and run.pixels not in (None, "unit"):
-        raise ReportgenError(
-            f"--pixels {run.pixels}: reportgen trains on unit pixels (divided by 255); "
-            "--pixels is for a model given with --model"
-        )
 
 
 def _check_formats(formats: tuple[str, ...]) -> None:
@@ -428,3 +575,11 @@ def _reload_data(record: RunRecord, data_dir: Path | None) -> data.Dataset:
             f"was built from ({record.data.shown}); give the run's data with --data-dir"
         )
     return dataset
+
+
+def _check_pixels(run: RunSettings) -> None:
+    if run.model is None and run.pixels not in (None, "unit"):
+        raise ReportgenError(
+            f"--pixels {run.pixels}: reportgen trains on unit pixels (divided by 255); "
+            "--pixels is for a model given with --model"
+        )

@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from reportgen import layers, seed
+from reportgen import compare, layers, seed
+from reportgen.compare import Baseline, Comparison
 from reportgen.data import PIXEL_SCALINGS
 from reportgen.errors import RenderError
 from reportgen.evaluate import Evaluation, WorstPair
-from reportgen.filters import FILTERS, is_missing
+from reportgen.filters import FILTERS, fmt_pct, fmt_points, fmt_pvalue, is_missing
+from reportgen.gates import Verdict
 from reportgen.history import History
 from reportgen.inspection import Inspection
 from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
@@ -51,6 +53,7 @@ SECTIONS = (
             ("evaluation-overall", "Overall statistics"),
             ("evaluation-classes", "Per-class statistics"),
             ("evaluation-calibration", "Calibration"),
+            ("evaluation-ranking", "ROC and precision-recall"),
         ),
     ),
     ("worst", "The worst confusion", (("worst-cases", "Its images"), ("worst-top", "The most confident mistakes"))),
@@ -65,6 +68,29 @@ SECTIONS = (
             ("repro-timings", "Timings"),
         ),
     ),
+)
+
+# Joins the contents after "evaluation" only when the run is compared with a baseline.
+BASELINE_SECTION = (
+    "baseline",
+    "Against the baseline",
+    (
+        ("baseline-scores", "Side by side"),
+        ("baseline-paired", "Image by image"),
+        ("baseline-classes", "Per digit"),
+        ("baseline-confusion", "Where the mistakes moved"),
+        ("baseline-changed", "The images fixed and broken"),
+        ("baseline-training", "Training and settings"),
+    ),
+)
+
+# The ranking metrics of the evaluation: our key, what it means.
+RANKING = (
+    ("log_loss", "Log loss (natural log)"),
+    ("roc_auc_macro", "ROC AUC, macro (mean over the digits)"),
+    ("roc_auc_micro", "ROC AUC, micro (all scores pooled)"),
+    ("average_precision_macro", "Average precision, macro"),
+    ("average_precision_micro", "Average precision, micro"),
 )
 
 # caret's cm$overall, in its order: our key, what it means, caret's name.
@@ -200,10 +226,18 @@ def _date(created: str | None) -> tuple[str, str]:
     return when.isoformat(), f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
 
 
-def _toc(inspection_cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Contents entries (id, title, number, level); inspected cases join section 7."""
+def _sections(with_baseline: bool) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    sections = list(SECTIONS)
+    if with_baseline:
+        after = next(i for i, (sid, _, _) in enumerate(sections) if sid == "evaluation")
+        sections.insert(after + 1, BASELINE_SECTION)
+    return sections
+
+
+def _toc(inspection_cases: list[dict[str, Any]], with_baseline: bool = False) -> list[dict[str, Any]]:
+    """Contents entries (id, title, number, level); inspected cases join "Inside the network"."""
     entries = []
-    for n, (sid, title, subsections) in enumerate(SECTIONS, start=1):
+    for n, (sid, title, subsections) in enumerate(_sections(with_baseline), start=1):
         entries.append({"id": sid, "title": title, "number": str(n), "level": 1})
         subs = list(subsections)
         if sid == "inside":
@@ -383,25 +417,181 @@ def _reproducibility(record: RunRecord) -> dict[str, Any]:
     }
 
 
+def _overall(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """caret's overall statistics beside the seed's."""
+    overall = asdict(evaluation.overall)
+    return [
+        {"key": key, "label": label, "caret": caret, "value": overall[key], "seed": seed.OVERALL.get(key)}
+        for key, label, caret in OVERALL
+    ]
+
+
+def _worst(evaluation: Evaluation) -> dict[str, Any]:
+    worst = evaluation.worst_pair
+    errors = evaluation.n_test - int(evaluation.confusion_matrix.trace())
+    return {
+        **{k: v for k, v in asdict(worst).items() if k != "probabilities"},
+        "shown": min(len(worst.indices), 10),
+        "share": worst.count / errors if errors else None,
+    }
+
+
+def _ranking(evaluation: Evaluation) -> dict[str, Any]:
+    overall = asdict(evaluation.overall)
+    return {
+        "recorded": not is_missing(evaluation.overall.roc_auc_macro),
+        "curves": evaluation.ranking is not None,
+        "overall": [{"key": key, "label": label, "value": overall[key]} for key, label in RANKING],
+        "by_class": [
+            {"digit": row.digit, "roc_auc": row.roc_auc, "average_precision": row.average_precision}
+            for row in evaluation.by_class
+        ],
+        "roc_auc_macro": evaluation.overall.roc_auc_macro,
+        "roc_auc_micro": evaluation.overall.roc_auc_micro,
+        "log_loss": evaluation.overall.log_loss,
+    }
+
+
+def _shown_model(record: RunRecord) -> str:
+    return TRAINED_HERE if record.model.source == TRAINED_HERE else f"loaded from {record.model.source}"
+
+
+def _settings_differences(before: RunRecord, after: RunRecord) -> list[dict[str, Any]]:
+    """The settings that differ between the baseline's run and this one: hyperparameters,
+    data, model source, devices and versions."""
+    pairs: list[tuple[str, Any, Any]] = [
+        (f"training: {key}", before.training.get(key), after.training.get(key))
+        for key in sorted(before.training.keys() | after.training.keys())
+    ]
+    pairs += [
+        ("model", _shown_model(before), _shown_model(after)),
+        ("model epoch", before.model.epoch, after.model.epoch),
+        ("training images", before.data.train_images, after.data.train_images),
+        ("data folder", before.data.shown, after.data.shown),
+        ("devices", ", ".join(before.contexts) or None, ", ".join(after.contexts) or None),
+        ("reportgen", before.reportgen, after.reportgen),
+    ]
+    pairs += [
+        (f"version: {key}", before.versions.get(key), after.versions.get(key))
+        for key in sorted(before.versions.keys() | after.versions.keys())
+    ]
+    pairs.append(("platform", before.platform, after.platform))
+    return [{"setting": name, "baseline": old, "current": new} for name, old, new in pairs if old != new]
+
+
+def _scores(comparison: Comparison) -> list[dict[str, Any]]:
+    rows = []
+    for key, label, better in (
+        ("accuracy", "Accuracy", "higher"),
+        ("kappa", "Cohen's kappa", "higher"),
+        ("log_loss", "Log loss", "lower"),
+        ("ece", "Expected calibration error", "lower"),
+    ):
+        old, new = getattr(comparison.previous, key), getattr(comparison.current, key)
+        difference = None if is_missing(old) or is_missing(new) else new - old
+        rows.append(
+            {"key": key, "label": label, "baseline": old, "current": new, "difference": difference, "better": better}
+        )
+    return rows
+
+
+def _by_label(changes: tuple[compare.Change, ...], digit: int) -> int:
+    return sum(1 for change in changes if change.label == digit)
+
+
+def _against(record: RunRecord, baseline: Baseline, comparison: Comparison) -> dict[str, Any]:
+    """What the section "Against the baseline" shows."""
+    difference, lower, upper = (
+        comparison.accuracy_difference,
+        comparison.accuracy_difference_lower,
+        comparison.accuracy_difference_upper,
+    )
+    return {
+        "source": baseline.source,
+        "predicted_afresh": baseline.predicted_afresh,
+        "has_history": baseline.history is not None,
+        "record": baseline.record,
+        "trained_here": baseline.record.model.source == TRAINED_HERE,
+        "scores": _scores(comparison),
+        "counts": comparison.counts,
+        "difference": difference,
+        "lower": lower,
+        "upper": upper,
+        "confidence": compare.CONFIDENCE,
+        "method": compare.INTERVAL_METHOD,
+        "verdict": "better" if lower > 0 else ("worse" if upper < 0 else "undecided"),
+        "p_value": comparison.mcnemar_exact_p_value,
+        "p_worse": comparison.mcnemar_exact_worse_p_value,
+        "worse_level": compare.WORSE_LEVEL,
+        "by_class": [
+            {
+                **row,
+                "fixed": _by_label(comparison.fixed, row["class"]),
+                "broken": _by_label(comparison.broken, row["class"]),
+            }
+            for row in comparison.by_class
+        ],
+        "shown": compare.SHOWN,
+        "settings": _settings_differences(baseline.record, record),
+    }
+
+
+def _verdicts(verdicts: tuple[Verdict, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for v in verdicts:  # value: max-drop's is the drop; shown as the change, signed
+        if v.name == "fail-under":
+            option, threshold, value = f"--fail-under {v.threshold:g}", fmt_pct(v.threshold), fmt_pct(v.value)
+            what = "accuracy at least"
+        elif v.name == "max-drop":
+            option, threshold, value = (
+                f"--max-drop {v.threshold:g}",
+                f"{v.threshold:g} points",
+                f"{fmt_points(-v.value / 100)} points",
+            )
+            what = "at most this many points below the baseline"
+        else:
+            option, threshold, value = (
+                "--fail-if-worse",
+                f"p \u2264 {v.threshold:g} fails",
+                f"p = {fmt_pvalue(v.value)}",
+            )
+            what = "not worse than the baseline (one-sided exact McNemar)"
+        rows.append(
+            {
+                "name": v.name,
+                "option": option,
+                "what": what,
+                "threshold": threshold,
+                "value": value,
+                "passed": v.passed,
+                "message": v.message,
+            }
+        )
+    return rows
+
+
 def context(
     record: RunRecord,
     history: History,
     evaluation: Evaluation,
     inspection: Inspection | None,
     figures: dict[str, Figure],
+    baseline: Baseline | None = None,
+    comparison: Comparison | None = None,
+    verdicts: tuple[Verdict, ...] = (),
 ) -> dict[str, Any]:
     """Everything the templates see, gathered in one place.
 
     `figures` maps a figure's name to its Figure; templates ask `figures.get(name)` and show
-    nothing for a missing one (no errors at all means no worst-case figure).
+    nothing for a missing one (no errors at all means no worst-case figure). `baseline` is
+    None, and the section "Against the baseline" left out, without both a baseline and its
+    comparison.
     """
     created, date = _date(record.created)
-    worst = evaluation.worst_pair
-    errors = evaluation.n_test - int(evaluation.confusion_matrix.trace())
     layer_rows, parameters = _layers(record.model)
     cases = _inspection(inspection, figures, record.model)
-    toc = _toc(cases)
-    overall = asdict(evaluation.overall)
+    against = _against(record, baseline, comparison) if baseline is not None and comparison is not None else None
+    toc = _toc(cases, against is not None)
     return {
         "title": record.title,
         "created": created,
@@ -422,19 +612,15 @@ def context(
         "saturation": layers.SATURATION,
         "epochs": list(history.epochs),
         "batches": history.batches,
-        "confusion": _confusion(evaluation.confusion_matrix.tolist(), worst),
-        "overall": [
-            {"key": key, "label": label, "caret": caret, "value": overall[key], "seed": seed.OVERALL.get(key)}
-            for key, label, caret in OVERALL
-        ],
+        "confusion": _confusion(evaluation.confusion_matrix.tolist(), evaluation.worst_pair),
+        "overall": _overall(evaluation),
         "by_class_columns": [{"key": key, "caret": caret} for key, caret in BY_CLASS],
         "by_class": list(evaluation.by_class),
         "calibration": evaluation.calibration,
-        "worst": {
-            **{k: v for k, v in asdict(worst).items() if k != "probabilities"},
-            "shown": min(len(worst.indices), 10),
-            "share": worst.count / errors if errors else None,
-        },
+        "ranking": _ranking(evaluation),
+        "baseline": against,
+        "gates": _verdicts(verdicts),
+        "worst": _worst(evaluation),
         "top_errors": list(evaluation.top_errors),
         "inspection": cases,
         "figures": figures,

@@ -14,19 +14,25 @@ import json
 import math
 import os
 import platform
+import secrets
 import shutil
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import numpy as np
 
 from reportgen import __version__
 from reportgen.data import DataRecord
-from reportgen.errors import DataError, ReportgenError
+from reportgen.errors import DataError, ReportgenError, reason
 
 MANIFEST = "manifest.json"
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed member date: same arrays, same file bytes
 LIBRARIES = ("mxnet", "numpy", "scipy", "matplotlib", "jinja2", "click", "weasyprint")
 
 
@@ -116,6 +122,48 @@ def read_json(path: Path) -> dict:
         raise ReportgenError(f"{path}: no such file") from None
     except (OSError, ValueError) as e:
         raise ReportgenError(f"{path}: not readable JSON ({e})") from None
+
+
+def _write_npz(file: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
+    # What np.savez writes, minus the wall-clock date it stamps on every member.
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write an .npz file atomically (a temporary file beside it, then a rename), with
+    deterministic bytes: the same arrays give the same file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            _write_npz(f, arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz file; a missing or malformed file is a DataError naming `what`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such {what} file")
+    try:
+        # Our own file object: np.load leaks the one it opens when the zip is unreadable.
+        with open(path, "rb") as file:
+            loaded = np.load(file, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise DataError(f"{path}: a single .npy array, not an .npz archive")
+            with loaded as npz:
+                return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{path}: not a readable .npz file ({e.__class__.__name__}: {reason(e)})") from None
 
 
 def sha256(path: Path) -> str:

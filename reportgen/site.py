@@ -51,7 +51,7 @@ NEEDED = (runfolder.MANIFEST, "metrics.json", "report.html")  # a finished run h
 COPIED = ("report.html", "report.pdf", "metrics.json", runfolder.MANIFEST)  # and figures/
 
 
-# -- what issue 12 adds to metrics.json, read where present -------------------------------
+# -- a run's comparison with its baseline and its gates, as metrics.json keeps them ---------
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,7 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Extras:
-    log_loss: float  # NaN when metrics.json has none
-    comparison: Comparison | None
+    comparison: Comparison | None  # None: the run had no baseline
     gates: tuple[Gate, ...]
 
 
@@ -99,10 +98,11 @@ def _flag(value: Any) -> bool:
 
 
 def extras(body: dict[str, Any], source: str = "metrics.json") -> Extras:
-    """Log loss, the comparison with a baseline and the gates, where metrics.json holds them.
+    """The comparison with a baseline and the gates, where metrics.json holds them.
 
-    They arrive in metrics.json with issue 12, while `Evaluation` does not carry them yet:
-    this is the one place that reads them from the raw body, to switch to typed fields later.
+    They are what `build --baseline` and the gates concluded (compare.Comparison.to_json,
+    gates.Verdict.to_json), read back as the summary the index shows: the per-image detail
+    behind them stays with the run.
     """
     try:
         compared = body.get("comparison")
@@ -122,7 +122,7 @@ def extras(body: dict[str, Any], source: str = "metrics.json") -> Extras:
             Gate(str(g["name"]), _number(g["threshold"]), _number(g["value"]), _flag(g["passed"]))
             for g in body.get("gates") or ()
         )
-        return Extras(_number(body["overall"].get("log_loss")), comparison, gates)
+        return Extras(comparison, gates)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise DataError(f"{source}: not a reportgen metrics.json ({type(e).__name__}: {e})") from None
 
@@ -305,7 +305,7 @@ def row(run: Run) -> Row:
         accuracy_lower=overall.accuracy_lower,
         accuracy_upper=overall.accuracy_upper,
         kappa=overall.kappa,
-        log_loss=run.extras.log_loss,
+        log_loss=run.evaluation.overall.log_loss,
         ece=run.evaluation.calibration.ece,
         n_test=run.evaluation.n_test,
         epochs=record.model.epoch,

@@ -41,8 +41,18 @@ def copy_run(run, tmp_path):
 def test_every_command_has_help_with_exit_codes(runner, command):
     result = runner.invoke(main, [command, "--help"])
     assert result.exit_code == 0
-    assert "Exit codes: 0 success, 1 internal failure, 2 bad input or usage." in result.output
+    text = " ".join(result.output.split())
+    if command in ("build", "render"):  # the commands with gates
+        assert "Exit codes: 0 success, 1 internal failure, 2 bad input or usage, 3 a gate" in text
+        assert "--fail-if-worse" in text and "--baseline RUN_DIR" in text
+    else:
+        assert "Exit codes: 0 success, 1 internal failure, 2 bad input or usage." in text
     assert "REPORTGEN_" in result.output
+
+
+def test_the_main_help_lists_exit_code_3(runner):
+    text = " ".join(runner.invoke(main, ["--help"]).output.split())
+    assert "2 bad input or usage, 3 a gate (--fail-under, --max-drop, --fail-if-worse) failed" in text
 
 
 def test_version_and_fast_help():

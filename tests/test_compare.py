@@ -342,3 +342,83 @@ def test_per_class_deltas_refuses_different_classes() -> None:
 def test_scipy_normal_quantile_is_rs_qnorm() -> None:
     # R: qnorm(0.975) = 1.959963984540054; the Wilson tests above lean on it
     assert float(stats.norm.ppf(0.975)) == pytest.approx(Z95, abs=1e-15)
+
+
+# -- the stage: checking the baseline, comparing two evaluations -----------------------------
+
+
+def test_a_baseline_on_other_test_images_is_refused() -> None:
+    from dataclasses import replace
+
+    from conftest import make_record
+
+    from reportgen.errors import ReportgenError
+
+    ours = make_record().data
+    compare.check_same_test_images(ours, ours, "base")
+    other_training = replace(ours, files={**ours.files, "train-images-idx3-ubyte.gz": "0" * 64}, train_images=2000)
+    compare.check_same_test_images(other_training, ours, "base")  # training data may change: that is the point
+    other_test = replace(ours, files={**ours.files, "t10k-labels-idx1-ubyte.gz": "ab" * 32})
+    with pytest.raises(
+        ReportgenError, match=r"--baseline base: evaluated on other test files .*t10k-labels-idx1-ubyte.gz abababababab"
+    ):
+        compare.check_same_test_images(other_test, ours, "base")
+    fewer = replace(ours, test_images=500)
+    with pytest.raises(ReportgenError, match="evaluated on 500 test images, this run on 10,000; give --test-limit 500"):
+        compare.check_same_test_images(fewer, ours, "base")
+    with pytest.raises(ReportgenError, match="evaluated on 10,000 test images, this run on 500; give no --test-limit"):
+        compare.check_same_test_images(ours, fewer, "base")
+
+
+def test_run_compares_image_by_image() -> None:
+    from conftest import scored
+
+    labels = np.arange(20) % 10
+    before = labels.copy()
+    before[[1, 2, 3]] = [7, 7, 7]  # the baseline gets images 1, 2, 3 wrong
+    after = labels.copy()
+    after[[3, 4]] = [8, 8]  # this run gets 3 and 4 wrong: fixed 1 and 2, broke 4
+    comparison = compare.run(scored(before, labels, 0.8), scored(after, labels, 0.9), "base")
+    assert comparison.counts == PairedCounts(both_right=16, fixed=2, broken=1, both_wrong=1)
+    assert [c.index for c in comparison.fixed] == [1, 2] and [c.index for c in comparison.broken] == [4]
+    first = comparison.fixed[0]
+    assert (first.label, first.baseline_prediction, first.prediction) == (1, 7, 1)
+    assert first.baseline_confidence == pytest.approx(0.8) and first.confidence == pytest.approx(0.9)
+    assert comparison.accuracy_difference == pytest.approx(1 / 20)
+    assert comparison.previous.accuracy == 17 / 20 and comparison.current.accuracy == 18 / 20
+    expected = np.zeros((10, 10), np.int64)
+    expected[1, 1] = expected[2, 2] = 1  # two more right
+    expected[7, 1] = expected[7, 2] = -1  # two fewer 1s and 2s read as 7
+    expected[4, 4], expected[8, 4] = -1, 1  # a 4 now read as 8
+    expected[7, 3], expected[8, 3] = -1, 1  # the 3 both got wrong: read as 7 before, as 8 now
+    assert np.array_equal(comparison.confusion_difference, expected)
+    assert comparison.mcnemar_exact_p_value == 1.0  # 2 fixed against 1 broken: binom.test(2, 3) gives 1
+    body = comparison.to_json()
+    for key in (
+        "baseline",
+        "baseline_accuracy",
+        "accuracy_difference",
+        "accuracy_difference_lower",
+        "accuracy_difference_upper",
+        "fixed",
+        "broken",
+        "mcnemar_exact_p_value",
+        "by_class",
+    ):
+        assert key in body, key
+    assert body["by_class"][4] == {
+        "class": 4,
+        "sensitivity": -0.5,
+        "precision": pytest.approx(0.0),
+        "f1": pytest.approx(-1 / 3),
+    }
+
+
+def test_run_refuses_other_labels() -> None:
+    from conftest import scored
+
+    from reportgen.errors import ReportgenError
+
+    labels = np.arange(10)
+    with pytest.raises(ReportgenError, match="other test labels"):
+        compare.run(scored(labels, labels), scored(labels, labels[::-1]), "base")

@@ -32,6 +32,7 @@ OVERALL_KEYS = [
     "accuracy_p_value",
     "mcnemar_p_value",
 ]
+RANKING_KEYS = ["log_loss", "roc_auc_macro", "roc_auc_micro", "average_precision_macro", "average_precision_micro"]
 BY_CLASS_KEYS = [
     "class",
     "sensitivity",
@@ -46,6 +47,7 @@ BY_CLASS_KEYS = [
     "detection_prevalence",
     "balanced_accuracy",
 ]
+BY_CLASS_RANKING_KEYS = ["roc_auc", "average_precision"]
 # The short names caret prints, in its order, for the printed-output tables below.
 CARET_ROWS = [
     "sensitivity",
@@ -116,7 +118,8 @@ def random_table(rng: np.random.Generator, k: int, diag: int = 60, off: int = 6)
 
 def test_seed_table_gives_the_seeds_printed_overall() -> None:
     overall = asdict(evaluate.confusion_stats(np.array(seed.CONFUSION_TABLE)).overall)
-    assert list(overall) == OVERALL_KEYS
+    assert list(overall) == OVERALL_KEYS + RANKING_KEYS  # a table alone has no ranking: NaN
+    assert all(math.isnan(overall[key]) for key in RANKING_KEYS)
     # cm$overall as the seed printed it: 7 significant digits.
     printed = {
         "accuracy": "0.9901000",
@@ -274,7 +277,7 @@ def test_two_by_two_by_hand() -> None:
     ]
     for got, want in zip(result.by_class, expected):
         got = class_row(got)
-        assert list(got) == BY_CLASS_KEYS
+        assert list(got) == BY_CLASS_KEYS + BY_CLASS_RANKING_KEYS
         for key in BY_CLASS_KEYS:
             assert same(got[key], want[key]), key
 
@@ -657,8 +660,8 @@ def test_run_writes_valid_json_and_reads_it_back(net, images) -> None:
         "top_errors",
         "calibration",
     ]
-    assert list(metrics["overall"]) == OVERALL_KEYS
-    assert [list(row) for row in metrics["by_class"]] == [BY_CLASS_KEYS] * 10
+    assert list(metrics["overall"]) == OVERALL_KEYS + RANKING_KEYS
+    assert [list(row) for row in metrics["by_class"]] == [BY_CLASS_KEYS + BY_CLASS_RANKING_KEYS] * 10
     assert metrics["confusion_matrix"] == table.tolist()
     assert set(metrics["worst_pair"]) == {"prediction", "reference", "count", "indices", "probabilities"}
     assert len(metrics["worst_pair"]["indices"]) == metrics["worst_pair"]["count"]
@@ -702,3 +705,98 @@ def test_seed_metrics_write_nan_as_null() -> None:
     misspelt["overall"]["kapa"] = misspelt["overall"].pop("kappa")
     with pytest.raises(DataError, match="'kappa'"):  # a key that is not there fails on reading
         evaluate.Evaluation.from_json(misspelt)
+
+
+# -- ranking metrics of a real evaluation, against scikit-learn --------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_evaluation(trained_run) -> evaluate.Evaluation:
+    """The conftest's 1-epoch LeNet on the first 1,000 real MNIST test images."""
+    from reportgen import data, saved
+
+    network = saved.load(saved.find(trained_run), str(trained_run), mx.cpu())
+    return evaluate.run(network, data.load(test_limit=1000), mx.cpu())
+
+
+def sklearn_ranking(probabilities: np.ndarray, labels: np.ndarray, loss: bool = True) -> dict:
+    from sklearn import metrics as skm
+
+    onehot = np.eye(10, dtype=np.int64)[labels]
+    return {
+        "log_loss": skm.log_loss(labels, probabilities, labels=list(range(10))) if loss else math.nan,
+        "roc_auc_macro": skm.roc_auc_score(onehot, probabilities, average="macro"),
+        "roc_auc_micro": skm.roc_auc_score(onehot, probabilities, average="micro"),
+        "average_precision_macro": skm.average_precision_score(onehot, probabilities, average="macro"),
+        "average_precision_micro": skm.average_precision_score(onehot, probabilities, average="micro"),
+        "roc_auc": skm.roc_auc_score(onehot, probabilities, average=None),
+        "average_precision": skm.average_precision_score(onehot, probabilities, average=None),
+    }
+
+
+def test_a_real_evaluation_has_sklearns_ranking_metrics(trained_evaluation) -> None:
+    result = trained_evaluation
+    probabilities, labels = result.probabilities, result.labels
+    assert probabilities.dtype == np.float32 and set(labels.tolist()) == set(range(10))
+    # float32 softmax outputs tie: pooled for the micro averages, some of the 10,000 scores are
+    # equal, so the comparison includes ties (the next test has many more).
+    assert len(np.unique(probabilities)) < probabilities.size
+    want = sklearn_ranking(probabilities, labels)
+    for key in RANKING_KEYS:
+        assert getattr(result.overall, key) == pytest.approx(want[key], rel=1e-12, abs=1e-15), key
+    for row in result.by_class:
+        assert row.roc_auc == pytest.approx(want["roc_auc"][row.digit], rel=1e-12), row.digit
+        assert row.average_precision == pytest.approx(want["average_precision"][row.digit], rel=1e-12), row.digit
+    assert result.ranking is not None and result.ranking.roc_auc_micro == result.overall.roc_auc_micro
+
+
+def test_ranking_metrics_with_many_ties_match_sklearn(trained_evaluation) -> None:
+    # The same evaluation with its probabilities rounded to 2 decimals: most scores tie.
+    rounded = np.round(trained_evaluation.probabilities.astype(np.float64), 2)
+    result = evaluate.score(rounded, trained_evaluation.labels)
+    assert len(np.unique(rounded[:, 3])) < 300  # of 1,000 images
+    want = sklearn_ranking(rounded, trained_evaluation.labels, loss=False)
+    for key in RANKING_KEYS[1:]:  # not the log loss, which ties do not touch
+        assert getattr(result.overall, key) == pytest.approx(want[key], rel=1e-12, abs=1e-15), key
+    assert [row.roc_auc for row in result.by_class] == pytest.approx(list(want["roc_auc"]), rel=1e-12)
+
+
+def test_predictions_round_trip_and_restore_the_curves(trained_evaluation, tmp_path) -> None:
+    path = trained_evaluation.per_image().save(tmp_path / "predictions.npz")
+    with np.load(path) as saved:  # numpy's own reader: the names and types the issue asks for
+        assert sorted(saved.files) == ["labels", "predictions", "probabilities"]
+        assert saved["probabilities"].dtype == np.float32 and saved["probabilities"].shape == (1000, 10)
+        assert np.array_equal(saved["labels"], trained_evaluation.labels)
+        assert np.array_equal(saved["predictions"], trained_evaluation.predictions)
+        assert np.array_equal(saved["probabilities"], trained_evaluation.probabilities)
+    first = path.read_bytes()
+    assert trained_evaluation.per_image().save(tmp_path / "again.npz").read_bytes() == first  # no date inside
+    back = evaluate.Evaluation.from_json(json.loads(json.dumps(trained_evaluation.to_json())))
+    assert back.ranking is None and back.overall.log_loss == trained_evaluation.overall.log_loss
+    restored = back.with_predictions(evaluate.Predictions.load(path))
+    assert restored.ranking.roc_curves == trained_evaluation.ranking.roc_curves
+
+
+def test_predictions_of_another_run_are_refused(trained_evaluation, tmp_path) -> None:
+    per_image = trained_evaluation.per_image()
+    shuffled = evaluate.Predictions(per_image.labels[::-1].copy(), per_image.predictions, per_image.probabilities)
+    back = evaluate.Evaluation.from_json(trained_evaluation.to_json())
+    with pytest.raises(DataError, match="do not give metrics.json's confusion matrix"):
+        back.with_predictions(shuffled, "x/predictions.npz")
+    np.savez(tmp_path / "bad.npz", labels=per_image.labels, predictions=per_image.predictions)
+    with pytest.raises(DataError, match="no array 'probabilities'"):
+        evaluate.Predictions.load(tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a readable .npz file"):
+        evaluate.Predictions.load(tmp_path / "junk.npz")
+
+
+def test_a_metrics_json_from_before_the_ranking_metrics_still_loads(trained_evaluation) -> None:
+    body = trained_evaluation.to_json()
+    for key in RANKING_KEYS:
+        del body["overall"][key]
+    for row in body["by_class"]:
+        del row["roc_auc"], row["average_precision"]
+    old = evaluate.Evaluation.from_json(body)
+    assert math.isnan(old.overall.log_loss) and math.isnan(old.by_class[0].roc_auc) and old.ranking is None
+    assert old.overall.accuracy == trained_evaluation.overall.accuracy

@@ -26,6 +26,7 @@ FIXED = [
     "training_epochs",
     "confusion",
     "reliability",
+    "ranking",
     "worst_cases",
     "top_errors",
     "kernels_conv1",
@@ -242,3 +243,81 @@ def test_test_indices_beyond_the_data_are_a_clear_error(dataset):
     bad["top_errors"][0]["index"] = len(dataset.test_x) + 5
     with pytest.raises(RenderError, match="beyond the 100 test images"):
         figures.top_errors(dataset, make_evaluation(bad).top_errors)
+
+
+# -- ROC and precision-recall; the baseline's section -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compared(dataset):
+    """Two evaluations of the 100 test images: the baseline misses 0-5, this run 4-9."""
+    from conftest import scored
+
+    from reportgen import compare
+
+    labels = dataset.test_y.astype(np.int64)
+    before, after = labels.copy(), labels.copy()
+    before[:6] = (labels[:6] + 1) % 10
+    after[4:10] = (labels[4:10] + 3) % 10
+    baseline, current = scored(before, labels, 0.7), scored(after, labels, 0.9)
+    return baseline, current, compare.run(baseline, current, "base")
+
+
+def test_the_ranking_figure_names_the_average_it_quotes(compared):
+    _, current, _ = compared
+    figure = figures.ranking(current.ranking)
+    shown = " ".join(texts(figure))
+    assert f"AUC macro {current.overall.roc_auc_macro:.4f}" in shown
+    assert f"micro {current.overall.roc_auc_micro:.4f}" in shown
+    assert "The AUC this report quotes is the macro average" in figure.caption
+    assert "log scale" in shown  # the zoom: FPR on a log axis
+    root = ET.fromstring(figure.svg)
+    assert float(root.get("height").removesuffix("pt")) <= 648.1
+    assert "no predictions.npz" in " ".join(texts(figures.ranking(None)))
+
+
+def test_the_baseline_figures(dataset, compared):
+    from conftest import make_record
+
+    from reportgen.compare import Baseline
+
+    baseline, current, comparison = compared
+    other = Baseline("base", make_record(), make_history(epochs=3), baseline, predicted_afresh=False)
+    drawn = figures.make(
+        dataset, make_history(), current, fake_inspection(dataset.test_y), baseline=other, comparison=comparison
+    )
+    names = ["baseline_classes", "baseline_confusion", "baseline_fixed", "baseline_broken", "baseline_training"]
+    assert [name for name in drawn if name.startswith("baseline_")] == names
+    assert list(drawn).index("baseline_classes") == list(drawn).index("ranking") + 1
+    for name in names:
+        root = ET.fromstring(drawn[name].svg)
+        width, height = (float(root.get(k).removesuffix("pt")) for k in ("width", "height"))
+        assert width <= 482.5 and height <= 648.1, name
+    # the difference's cells say the raw change: 4 and 5 wrong in both, 0-3 fixed, 6-9 broken
+    cells = {}
+    for g in ET.fromstring(drawn["baseline_confusion"].svg).iter(f"{SVG}g"):
+        if (g.get("id") or "").startswith("diff-"):
+            cells[g.get("id")] = "".join("".join(t.itertext()) for t in g.iter(f"{SVG}text"))
+    diff = comparison.confusion_difference
+    for (r, c), value in np.ndenumerate(diff):
+        want = "0" if value == 0 else f"{value:+d}".replace("-", "\u2212")
+        assert cells[f"diff-{r}-{c}"] == want, (r, c)
+    fixed = " ".join(texts(drawn["baseline_fixed"]))
+    assert "4 of the 4 test images this run fixed" in fixed
+    first = comparison.fixed[0]
+    assert f"#{first.index}" in fixed and f"{first.baseline_prediction} → {first.prediction}" in fixed
+    assert "4 of the 4 test images this run broke" in " ".join(texts(drawn["baseline_broken"]))
+    bars = texts(drawn["baseline_classes"])
+    for row in comparison.by_class:  # each digit's F1 change, in points, beside its bar
+        assert f" {100 * row['f1']:+.2f} ".replace("-", "\u2212") in bars, row
+    training = ET.fromstring(drawn["baseline_training"].svg)
+    ids = {g.get("id") for g in training.iter(f"{SVG}g")}
+    assert {"run-test-accuracy", "baseline-test-accuracy", "baseline-train-loss"} <= ids
+    assert "recorded no training epochs" in figures.baseline_training(make_history(), None).caption
+    assert figures.baseline_fixed(dataset, compare_without_changes(baseline)).alt.startswith("This run fixed no")
+
+
+def compare_without_changes(evaluation):
+    from reportgen import compare
+
+    return compare.run(evaluation, evaluation, "itself")

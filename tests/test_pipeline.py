@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +186,7 @@ def test_evaluate_and_inspect_commands(built, tmp_path, runner):
     result = runner.invoke(main, ["evaluate", "-q", "--model", str(built), "--test-limit", "1000", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert read_json(out / "metrics.json") == read_json(built / "metrics.json")
+    assert (out / "predictions.npz").read_bytes() == (built / "predictions.npz").read_bytes()  # same bytes
     result = runner.invoke(
         main,
         [
@@ -267,3 +270,276 @@ def test_the_report_names_no_path_of_the_building_machine(built, tmp_path, runne
     manifest = read_json(tmp_path / "again" / "manifest.json")
     assert manifest["model"]["source"] == "first" and manifest["data"]["dir"] is None
     assert manifest["arguments"]["model"] == "first"
+
+
+# -- predictions.npz, the baseline and the gates -------------------------------------------
+
+PAIR = ["--epochs", "1", "--test-limit", "500", "-q"]
+
+
+def per_image(run: Path) -> dict[str, np.ndarray]:
+    with np.load(run / "predictions.npz") as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+def test_predictions_npz_holds_the_evaluations_arrays(built):
+    import mxnet as mx
+
+    from reportgen import data, evaluate, saved
+
+    kept = per_image(built)
+    assert sorted(kept) == ["labels", "predictions", "probabilities"]
+    assert kept["labels"].dtype == np.int64 and kept["predictions"].dtype == np.int64
+    assert kept["probabilities"].dtype == np.float32 and kept["probabilities"].shape == (1000, 10)
+    network = saved.load(saved.find(built), str(built), mx.cpu())
+    again = evaluate.run(network, data.load(test_limit=1000), mx.cpu())  # the model once more, in test-set order
+    assert np.array_equal(kept["labels"], data.load(test_limit=1000).test_y)
+    assert np.array_equal(kept["predictions"], again.predictions)
+    assert np.array_equal(kept["probabilities"], again.probabilities)
+    manifest = read_json(built / "manifest.json")
+    assert (
+        manifest["files"]["predictions.npz"]["sha256"]
+        == hashlib.sha256((built / "predictions.npz").read_bytes()).hexdigest()
+    )
+    metrics = read_json(built / "metrics.json")
+    assert "comparison" not in metrics and "gates" not in metrics  # none asked for
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A baseline (1 epoch on 2,000 images) and a run compared with it (1 epoch on 3,000),
+    both on the first 500 test images."""
+    root = tmp_path_factory.mktemp("pair")
+    runner = CliRunner()
+    base, run = root / "base", root / "run"
+    result = runner.invoke(main, ["build", *PAIR, "--train-limit", "2000", "--out", str(base)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["build", *PAIR, "--train-limit", "3000", "--baseline", str(base), "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    return base, run
+
+
+def test_the_comparison_counts_what_numpy_counts_from_both_predictions(pair):
+    from scipy import stats
+
+    base, run = pair
+    before, after = per_image(base), per_image(run)
+    assert np.array_equal(before["labels"], after["labels"])
+    was, now = before["predictions"] == before["labels"], after["predictions"] == after["labels"]
+    fixed, broken = int(np.sum(~was & now)), int(np.sum(was & ~now))
+    comparison = read_json(run / "metrics.json")["comparison"]
+    assert comparison["baseline"] == str(base)
+    assert (comparison["fixed"], comparison["broken"]) == (fixed, broken)
+    assert comparison["fixed_indices"] == np.flatnonzero(~was & now).tolist()
+    assert comparison["baseline_accuracy"] == pytest.approx(was.mean(), abs=1e-15)
+    assert comparison["accuracy_difference"] == pytest.approx(now.mean() - was.mean(), abs=1e-15)
+    assert comparison["accuracy_difference_lower"] < comparison["accuracy_difference"]
+    assert comparison["accuracy_difference"] < comparison["accuracy_difference_upper"]
+    assert comparison["mcnemar_exact_p_value"] == pytest.approx(stats.binomtest(fixed, fixed + broken).pvalue)
+    for row in comparison["by_class"]:  # sensitivity = recall of the digit, counted here
+        c = row["class"]
+        mine = np.mean(after["predictions"][after["labels"] == c] == c)
+        theirs = np.mean(before["predictions"][before["labels"] == c] == c)
+        assert row["sensitivity"] == pytest.approx(mine - theirs, abs=1e-12), c
+    diff = np.array(comparison["confusion_difference"])
+    assert diff.sum() == 0 and np.trace(diff) == fixed - broken
+    html = (run / "report.html").read_text()
+    assert html.index('id="evaluation"') < html.index('id="baseline"') < html.index('id="worst"')
+    assert "Against the baseline" in html and f"{fixed} fixed" in html
+    figures = {p.name for p in (run / "figures").iterdir()}
+    assert {"baseline_classes.svg", "baseline_confusion.svg", "baseline_fixed.svg", "ranking.svg"} <= figures
+    assert 'id="baseline"' not in (base / "report.html").read_text()  # a run without a baseline: no section
+
+
+def test_render_with_a_baseline_needs_no_mxnet_and_gives_builds_html(pair, tmp_path):
+    base, run = pair
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "model")
+    (copy / "report.html").unlink()
+    script = (
+        "import sys; sys.modules['mxnet'] = None\n"  # any import of mxnet now fails
+        "from reportgen.cli import main\n"
+        f"main(['render', '-q', {str(copy)!r}, '--baseline', {str(base)!r}, '--format', 'html'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (copy / "report.html").read_bytes() == (run / "report.html").read_bytes()
+    assert read_json(copy / "metrics.json")["comparison"] == read_json(run / "metrics.json")["comparison"]
+
+
+def test_a_baseline_with_only_its_model_is_predicted_afresh(pair, tmp_path, runner):
+    base, run = pair
+    model_only = tmp_path / "base"
+    shutil.copytree(base, model_only)
+    (model_only / "predictions.npz").unlink()
+    (model_only / "history.json").unlink()
+    out = tmp_path / "again"
+    result = runner.invoke(
+        main,
+        [
+            "build",
+            "-q",
+            "--model",
+            str(run),
+            "--test-limit",
+            "500",
+            "--baseline",
+            str(model_only),
+            "--format",
+            "html",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    now, then = read_json(out / "metrics.json")["comparison"], read_json(run / "metrics.json")["comparison"]
+    for key in ("fixed", "broken", "baseline_accuracy", "accuracy_difference", "mcnemar_exact_p_value", "by_class"):
+        assert now[key] == then[key], key
+    html = (out / "report.html").read_text()
+    assert "its model was run on the test images again" in html and "kept no history.json" in html
+    shutil.rmtree(model_only / "model")  # neither predictions nor a model: nothing to compare
+    result = runner.invoke(
+        main,
+        [
+            "build",
+            "--model",
+            str(run),
+            "--test-limit",
+            "500",
+            "--baseline",
+            str(model_only),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert f"--baseline {model_only}: no predictions.npz and no model/" in result.stderr
+    assert "reportgen evaluate --model" in result.stderr and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--test-limit", "400"], "evaluated on 500 test images, this run on 400; give --test-limit 500"),
+        (["--test-limit", "500", "--data-dir", "COPY"], "evaluated on other test files"),
+    ],
+)
+def test_a_baseline_of_other_test_images_is_refused_before_training(pair, tmp_path, runner, mnist_copy, args, fragment):
+    base, _ = pair
+    args = [str(mnist_copy) if a == "COPY" else a for a in args]
+    out = tmp_path / "x"
+    result = runner.invoke(
+        main, ["build", "--epochs", "1", "--train-limit", "2000", *args, "--baseline", str(base), "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr and result.stderr.startswith(f"error: --baseline {base}: ")
+    assert "epoch 1/1" not in result.stderr and not out.exists()  # no epoch ran, nothing written
+
+
+def test_gates_that_pass(pair, tmp_path, runner):
+    base, run = pair
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    args = ["render", "-q", str(copy), "--baseline", str(base), "--format", "html"]
+    result = runner.invoke(main, [*args, "--fail-under", "0.5", "--max-drop", "0.5", "--fail-if-worse"])
+    assert result.exit_code == 0, result.output
+    gates = read_json(copy / "metrics.json")["gates"]
+    comparison = read_json(copy / "metrics.json")["comparison"]
+    accuracy = read_json(copy / "metrics.json")["overall"]["accuracy"]
+    assert gates == [
+        {"name": "fail-under", "threshold": 0.5, "value": accuracy, "passed": True},
+        {
+            "name": "max-drop",
+            "threshold": 0.5,
+            "value": pytest.approx(-100 * comparison["accuracy_difference"]),
+            "passed": True,
+        },
+        {
+            "name": "fail-if-worse",
+            "threshold": 0.05,
+            "value": comparison["mcnemar_exact_worse_p_value"],
+            "passed": True,
+        },
+    ]
+    assert "passed" in (copy / "report.html").read_text()
+    # rendered again without --baseline: no section, metrics.json's comparison kept, and a note
+    result = runner.invoke(main, ["render", str(copy), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert f"note: metrics.json compares with {base}; give --baseline to show it" in result.stderr
+    assert read_json(copy / "metrics.json")["comparison"] == comparison
+    assert 'id="baseline"' not in (copy / "report.html").read_text()
+
+
+def test_a_run_made_before_predictions_npz_still_renders(built, pair, tmp_path, runner):
+    old = tmp_path / "old"
+    shutil.copytree(built, old)
+    (old / "predictions.npz").unlink()
+    metrics = read_json(old / "metrics.json")
+    for key in ("log_loss", "roc_auc_macro", "roc_auc_micro", "average_precision_macro", "average_precision_micro"):
+        del metrics["overall"][key]
+    for row in metrics["by_class"]:
+        del row["roc_auc"], row["average_precision"]
+    (old / "metrics.json").write_text(json.dumps(metrics))
+    result = runner.invoke(main, ["render", "-q", str(old), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "Not recorded" in (old / "report.html").read_text()
+    base, _ = pair
+    result = runner.invoke(main, ["render", str(old), "--baseline", str(base)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {old}: no predictions.npz (made before reportgen kept it)" in result.stderr
+
+
+def test_a_failed_gate_exits_3_after_writing_everything(pair, tmp_path, runner):
+    """The baseline judged against the better run: it broke more than it fixed."""
+    base, run = pair
+    out = tmp_path / "worse"
+    result = runner.invoke(
+        main,
+        [
+            "build",
+            "--model",
+            str(base),
+            "--test-limit",
+            "500",
+            "--baseline",
+            str(run),
+            "--max-drop",
+            "0.5",
+            "--fail-if-worse",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 3, result.output
+    comparison = read_json(out / "metrics.json")["comparison"]
+    ours, theirs = comparison["accuracy"], comparison["baseline_accuracy"]
+    drop = 100 * (theirs - ours)
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith(
+        f"error: gate --max-drop 0.5 failed: accuracy {ours:.2%} is {drop:.2f} points below the baseline's {theirs:.2%}"
+    )
+    assert line.endswith("(also failed: --fail-if-worse)")
+    assert f"wrote {out}/" in result.stderr  # the run folder is complete
+    manifest = read_json(out / "manifest.json")
+    for name in ("report.html", "report.pdf", "metrics.json", "predictions.npz", "inspection.npz", "history.json"):
+        payload = (out / name).read_bytes()
+        assert manifest["files"][name]["sha256"] == hashlib.sha256(payload).hexdigest(), name
+    gates = read_json(out / "metrics.json")["gates"]
+    assert [(g["name"], g["passed"]) for g in gates] == [("max-drop", False), ("fail-if-worse", False)]
+    assert gates[1]["value"] == comparison["mcnemar_exact_worse_p_value"] <= 0.05
+    assert "FAILED" in (out / "report.html").read_text()
+    result = runner.invoke(main, ["render", "-q", str(out), "--fail-under", "0.99", "--format", "html"])
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip() == f"error: gate --fail-under 0.99 failed: accuracy {ours:.2%} is below 99.00%"
+    assert read_json(out / "metrics.json")["gates"] == [
+        {"name": "fail-under", "threshold": 0.99, "value": ours, "passed": False}
+    ]
+
+
+@pytest.mark.parametrize("gate", [["--max-drop", "1"], ["--fail-if-worse"]])
+def test_baseline_gates_without_a_baseline_are_a_usage_error(tmp_path, runner, gate):
+    result = runner.invoke(main, ["build", "--epochs", "1", *gate, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2, result.output
+    assert f"{gate[0]} compare with a baseline: give --baseline RUN_DIR" in result.stderr
+    assert not (tmp_path / "x").exists()

@@ -290,6 +290,60 @@ def test_a_run_without_errors_renders_without_its_figures():
     assert "figure-worst_cases" not in out and 'class="num worst"' not in out
 
 
+def compared_context(**changes) -> dict:
+    """A context with a baseline: hand-scored evaluations of 20 images, and all three gates."""
+    from conftest import scored
+
+    from reportgen import compare, gates
+    from reportgen.compare import Baseline
+
+    labels = np.arange(20) % 10
+    before, after = labels.copy(), labels.copy()
+    before[[1, 2]] = 7
+    after[[3]] = 8
+    baseline, current = scored(before, labels), scored(after, labels)
+    comparison = compare.run(baseline, current, "runs/base")
+    other = Baseline("runs/base", make_record(training={"epochs": 1}), None, baseline, predicted_afresh=False)
+    verdicts = gates.judge(gates.Gates(fail_under=0.99, max_drop=0.5, fail_if_worse=True), current, comparison)
+    record = make_record()
+    figures = {name: fake_figure(name) for name in FIGURE_NAMES}
+    return report.context(
+        record, make_history(), current, fake_inspection(labels), figures, other, comparison, verdicts, **changes
+    )
+
+
+def test_the_baseline_section_follows_the_evaluation_only_with_a_baseline(html):
+    context = compared_context()
+    numbers = {entry["id"]: entry["number"] for entry in context["toc"]}
+    assert numbers["evaluation"] == "5" and numbers["baseline"] == "6" and numbers["worst"] == "7"
+    assert numbers["baseline-paired"] == "6.2"
+    out = report.render_html(context)
+    assert out.index('id="evaluation"') < out.index('id="baseline"') < out.index('id="worst"')
+    assert "runs/base" in out and "2 fixed" in out and "1 broken" in out
+    assert "Newcombe" in out and "McNemar" in out
+    assert "kept no history.json" in out
+    # the settings that differ: the baseline's training was recorded as one epoch
+    assert "training: epochs" in out and "training: learning_rate" in out
+    assert 'id="baseline"' not in html and "Against the baseline" not in html
+
+
+def test_the_summary_shows_each_gates_verdict():
+    out = report.render_html(compared_context())
+    summary = out[out.index('id="summary"') : out.index('id="data"')]
+    assert "<code>--fail-under 0.99</code>" in summary and "<code>--max-drop 0.5</code>" in summary
+    assert "<code>--fail-if-worse</code>" in summary
+    assert summary.count(">FAILED<") == 1 and summary.count(">passed<") == 2  # 95% < 99%; one better image
+    assert "Gate <code>--fail-under 0.99</code> failed: accuracy 95.00% is below 99.00%." in summary
+
+
+def test_the_ranking_statistics_and_an_old_run_without_them(html):
+    context = compared_context()
+    out = report.render_html(context)
+    assert "the AUC this report quotes is the macro average" in out
+    assert f"{context['ranking']['roc_auc_macro']:.5f}" in out
+    assert "Not recorded" in html  # conftest's metrics.json has no ranking statistics, as before this change
+
+
 # -- PDF -------------------------------------------------------------------------------
 
 

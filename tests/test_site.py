@@ -364,15 +364,11 @@ GATES = [
 def test_extras_are_read_where_present():
     body = metrics_body()
     none = site.extras(body)
-    assert np.isnan(none.log_loss) and none.comparison is None and none.gates == ()
-    body["overall"]["log_loss"] = 0.0312
+    assert none.comparison is None and none.gates == ()
     body.update(comparison=COMPARISON, gates=GATES)
     got = site.extras(body)
-    assert got.log_loss == 0.0312
     assert got.comparison == site.Comparison(**COMPARISON)
     assert got.gates == (site.Gate("fail-under", 0.98, 0.9876, True), site.Gate("max-drop", 0.002, 0.0025, False))
-    body["overall"]["log_loss"] = None  # null: not computed
-    assert np.isnan(site.extras(body).log_loss)
 
 
 @pytest.mark.parametrize(
@@ -381,7 +377,6 @@ def test_extras_are_read_where_present():
         {"gates": [{"name": "fail-under", "threshold": 0.98, "value": 0.99, "passed": "yes"}]},
         {"gates": [{"name": "fail-under", "threshold": 0.98, "passed": True}]},
         {"comparison": {"baseline": "b"}},
-        {"overall": {"log_loss": "small"}},
     ],
 )
 def test_extras_of_the_wrong_shape_are_refused(change):

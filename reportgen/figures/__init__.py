@@ -1,8 +1,8 @@
 """Stage 5: every figure of the report, as SVG, from the values the earlier stages hand on.
 
-One module per report section (data, network, training, evaluation, mistakes, inside) and
-one for the site's index (site); _style holds what they share. Each figure is a pure
-function: values in, `Figure` (name, caption, alt text, SVG bytes) out; the same values
+One module per report section (data, network, training, evaluation, baseline, mistakes,
+inside) and one for the site's index (site); _style holds what they share. Each figure is a
+pure function: values in, `Figure` (name, caption, alt text, SVG bytes) out; the same values
 give the same bytes.
 """
 
@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from functools import partial
 
+from reportgen.compare import Baseline, Comparison
 from reportgen.data import Dataset
 from reportgen.evaluate import Evaluation
 from reportgen.figures._pool import Job, draw
 from reportgen.figures._style import Figure, tile
+from reportgen.figures.baseline import (
+    baseline_broken,
+    baseline_classes,
+    baseline_confusion,
+    baseline_fixed,
+    baseline_training,
+)
 from reportgen.figures.data import class_counts, first_digits
-from reportgen.figures.evaluation import confusion, reliability
+from reportgen.figures.evaluation import confusion, ranking, reliability
 from reportgen.figures.inside import inside_input, inside_layer, kernels_conv1, kernels_conv2
 from reportgen.figures.mistakes import top_errors, worst_cases
 from reportgen.figures.network import network
@@ -28,6 +36,11 @@ from reportgen.layers import LAYERS
 __all__ = [
     "Figure",
     "accuracy_chart",
+    "baseline_broken",
+    "baseline_classes",
+    "baseline_confusion",
+    "baseline_fixed",
+    "baseline_training",
     "class_counts",
     "confusion",
     "first_digits",
@@ -37,6 +50,7 @@ __all__ = [
     "kernels_conv2",
     "make",
     "network",
+    "ranking",
     "reliability",
     "tile",
     "top_errors",
@@ -52,9 +66,12 @@ def make(
     evaluation: Evaluation,
     inspection: Inspection,
     pixels: str = "unit",
+    baseline: Baseline | None = None,
+    comparison: Comparison | None = None,
     processes: int | None = None,
 ) -> dict[str, Figure]:
-    """Every figure of the report, by name, in the order the report shows them.
+    """Every figure of the report, by name, in the order the report shows them; the
+    baseline's section only with a baseline and its comparison.
 
     `pixels`: how the images entered the network ("unit" or "raw"); `processes`: how many
     draw at once (default: one per core, see _pool.py).
@@ -67,6 +84,17 @@ def make(
         partial(training_epochs, history),
         partial(confusion, evaluation.confusion_matrix),
         partial(reliability, evaluation.calibration),
+        partial(ranking, evaluation.ranking),
+    ]
+    if baseline is not None and comparison is not None:
+        jobs += [
+            partial(baseline_classes, comparison),
+            partial(baseline_confusion, comparison),
+            partial(baseline_fixed, dataset, comparison),
+            partial(baseline_broken, dataset, comparison),
+            partial(baseline_training, history, baseline.history),
+        ]
+    jobs += [
         partial(worst_cases, dataset, evaluation.worst_pair),
         partial(top_errors, dataset, evaluation.top_errors),
         partial(kernels_conv1, inspection.kernels["conv1"]),

@@ -1,13 +1,16 @@
-"""Section 5, Evaluation: the confusion heat map and the reliability diagram."""
+"""Section 5, Evaluation: the confusion heat map, the reliability diagram, and the ROC and
+precision-recall curves."""
 
 from __future__ import annotations
 
 import math
 
+import matplotlib
 import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib import ticker
 
+from reportgen.curves import RankingMetrics
 from reportgen.evaluate import Calibration
 from reportgen.figures._style import (
     BLUE,
@@ -144,4 +147,106 @@ def reliability(calibration: Calibration) -> Figure:
         f"{ece_text}; {top.count:,} predictions fall in the top bin, "
         f"{_share(top.accuracy)} of them right.",
         f"Reliability diagram with expected calibration error {ece_text}, and bin counts.",
+    )
+
+
+# -- ranking: ROC and precision-recall ---------------------------------------------------
+
+
+def _digit_colours(k: int) -> list:
+    # Ten digits in order along viridis, the house's map for magnitudes; the micro average in black.
+    return [matplotlib.colormaps[SEQUENTIAL](i / max(k - 1, 1) * 0.9) for i in range(k)]
+
+
+def _floor(value: float, step: float) -> float:
+    return math.floor(value / step) * step
+
+
+def _roc_panel(ax, ranking: RankingMetrics, colours: list) -> None:
+    """FPR on a log axis: an AUC of 0.999 lives in the first thousandth of the false positives."""
+    positive = [v for c in ranking.roc_curves for v in c.get("fpr", []) if v > 0]
+    left = 10.0 ** math.floor(math.log10(min(positive))) if positive else 1e-4
+    lowest = 1.0
+    for c, (curve, colour) in enumerate(zip(ranking.roc_curves, colours)):
+        if not curve.get("fpr"):
+            continue
+        fpr = np.maximum(np.asarray(curve["fpr"]), left)  # FPR 0 drawn at the left edge
+        tpr = np.asarray(curve["tpr"])
+        lowest = min(lowest, float(np.interp(10 * left, fpr, tpr)))
+        ax.plot(fpr, tpr, color=colour, lw=0.9, label=f"{c}  {ranking.roc_auc[c]:.4f}")
+    micro = ranking.roc_curve_micro
+    if micro.get("fpr"):
+        ax.plot(np.maximum(micro["fpr"], left), micro["tpr"], color="black", lw=1.3, ls="--", label="micro")
+    ax.set_xscale("log")
+    ax.set_xlim(left, 1)
+    ax.set_ylim(max(0.0, _floor(lowest - 0.005, 0.01)), 1.002)
+    ax.yaxis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel("false positive rate (log scale; 0 drawn at the left edge)")
+    ax.set_ylabel("true positive rate (zoomed)")
+    ax.set_title(f"ROC curves\nAUC macro {ranking.roc_auc_macro:.4f}, micro {ranking.roc_auc_micro:.4f}")
+    ax.grid(True, which="major", color="#E4E7EB", lw=0.5)
+
+
+def _pr_panel(ax, ranking: RankingMetrics, colours: list) -> None:
+    """Recall and precision both zoomed to where the curves turn, near the top right: down to
+    the precision the worst digit still has at 99% recall (each curve then falls to its
+    digit's share of the images at recall 1, off the axes)."""
+    lowest = 1.0
+    for curve, colour in zip(ranking.pr_curves, colours):
+        if not curve.get("recall"):
+            continue
+        recall, precision = np.asarray(curve["recall"]), np.asarray(curve["precision"])
+        lowest = min(lowest, float(precision[recall >= 0.99].max(initial=0.0)))
+        ax.plot(recall, precision, color=colour, lw=0.9)
+    micro = ranking.pr_curve_micro
+    if micro.get("recall"):
+        ax.plot(micro["recall"], micro["precision"], color="black", lw=1.3, ls="--", label="micro")
+    low = max(0.0, min(0.95, _floor(lowest - 0.01, 0.01)))
+    ax.set_xlim(low, 1.002)
+    ax.set_ylim(low, 1.002)
+    ax.set_aspect("equal", adjustable="box")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel("recall (zoomed)")
+    ax.set_ylabel("precision (zoomed)")
+    ax.set_title(
+        f"Precision-recall curves\n"
+        f"AP macro {ranking.average_precision_macro:.4f}, micro {ranking.average_precision_micro:.4f}"
+    )
+    ax.grid(True, which="major", color="#E4E7EB", lw=0.5)
+
+
+@_styled
+def ranking(ranking: RankingMetrics | None) -> Figure:
+    if ranking is None:
+        return _message(
+            "ranking",
+            "Not recorded: this run kept no predictions.npz to draw the curves from.",
+            "ROC and precision-recall curves: none, this run was made before reportgen kept its predictions.",
+        )
+    colours = _digit_colours(len(ranking.roc_curves))
+    fig = _new(4.1)
+    ax_roc, ax_pr = fig.subplots(1, 2)
+    _roc_panel(ax_roc, ranking, colours)
+    _pr_panel(ax_pr, ranking, colours)
+    handles, labels = ax_roc.get_legend_handles_labels()
+    fig.legend(
+        handles,
+        [label if label != "micro" else "pooled (micro)" for label in labels],
+        loc="outside lower center",
+        ncols=6,
+        handlelength=1.5,
+        columnspacing=0.9,
+        title="digit against the rest, and its ROC AUC",
+        title_fontsize=8,
+    )
+    return _finish(
+        fig,
+        "ranking",
+        f"Each digit's probability as a score for that digit against the other nine: ROC curves (left) and "
+        f"precision-recall curves (right, AP: average precision), both zoomed to the corner where they turn; "
+        f"dashed: all digits pooled (micro average). The AUC this report quotes is the macro average, "
+        f"the unweighted mean over the ten digits ({ranking.roc_auc_macro:.4f}); the micro average is "
+        f"{ranking.roc_auc_micro:.4f}.",
+        f"ROC and precision-recall curves of the ten digits, ROC AUC macro {ranking.roc_auc_macro:.4f}.",
     )
