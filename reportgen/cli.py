@@ -258,9 +258,11 @@ def main() -> None:
 
 
 def _setup(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("reportgen").setLevel(level)
+    # -v is reportgen's own detail; the libraries' debug logs (matplotlib's tick locators,
+    # Pillow's PNG chunks) only with -vv.
+    level = logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else level, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("reportgen").setLevel(logging.DEBUG if verbose else level)
     # WeasyPrint and fontTools speak of fonts and optional system libraries (e.g. "Using
     # fontTools instead of HarfBuzz-Subset"): nothing a report's reader can act on, so only
     # their errors show by default; -v shows their warnings, -vv everything.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -90,10 +91,48 @@ def test_text_stays_text_and_no_date_is_written(drawn):
 
 
 def test_same_values_give_the_same_bytes(values, drawn):
-    again = figures.make(*values, processes=2)  # drawn once more, by two processes this time
+    again = figures.make(*values)  # drawn once more
     assert list(again) == list(drawn)
     for name in again:
         assert again[name].svg == drawn[name].svg, name
+
+
+# In a fresh interpreter, which has not loaded mxnet: the figures drawn by two processes and by
+# one, as digests, and the number of processes the pool would use by itself.
+POOLED = r"""
+import hashlib, json, sys
+sys.path.insert(0, "tests")
+from conftest import fake_inspection, make_evaluation, make_history
+from reportgen import data, figures
+from reportgen.figures import _pool
+dataset = data.load(train_limit=200, test_limit=100)
+values = (dataset, make_history(), make_evaluation(), fake_inspection(dataset.test_y, 2))
+digest = lambda drawn: {name: hashlib.sha256(f.svg).hexdigest() for name, f in drawn.items()}
+print(json.dumps({"pooled": digest(figures.make(*values, processes=2)),
+                  "serial": digest(figures.make(*values, processes=1)),
+                  "workers": _pool.workers(), "mxnet": "mxnet" in sys.modules}))
+"""
+
+
+def test_a_pool_of_processes_draws_the_same_bytes():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", POOLED], cwd=root, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not result["mxnet"] and result["workers"] == min(4, os.cpu_count() or 1)
+    assert list(result["pooled"]) == list(result["serial"]) and result["pooled"] == result["serial"]
+
+
+def test_no_pool_once_mxnet_is_loaded():
+    import mxnet  # noqa: F401  (its engine threads make forking unsafe)
+
+    from reportgen.figures import _pool
+
+    assert _pool.workers() == 1
 
 
 def test_matplotlib_global_state_is_left_alone():

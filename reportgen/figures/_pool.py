@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -26,13 +27,24 @@ def _run(index: int) -> Figure:
 
 
 def workers() -> int:
-    """Processes to draw with: one per core, at most four (more only wait on each other)."""
-    return min(4, os.cpu_count() or 1) if "fork" in multiprocessing.get_all_start_methods() else 1
+    """Processes to draw with: one per core, at most four (more only wait on each other); one
+    where forking is unsafe.
+
+    A process that has loaded MXNet runs its engine's and OpenMP's threads, and a fork copies
+    only the thread that forks: a child once failed to import matplotlib's Agg extension
+    ("undefined symbol: __gcc_personality_v0"), the dynamic loader's state copied mid-change.
+    So `build`, which trains, draws in turn (a second against minutes of training), while
+    `render` and `site`, which never load MXNet, draw on every core.
+    """
+    if "mxnet" in sys.modules or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return min(4, os.cpu_count() or 1)
 
 
 def draw(jobs: list[Job], processes: int | None = None) -> list[Figure]:
-    """Every job's Figure, in the jobs' order; the same figures whatever the number of processes."""
-    processes = workers() if processes is None else processes
+    """Every job's Figure, in the jobs' order; the same figures whatever the number of processes
+    (at most `processes`, and never more than workers() allows)."""
+    processes = workers() if processes is None else min(processes, workers())
     if processes <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
     global _jobs
