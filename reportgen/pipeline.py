@@ -8,10 +8,15 @@ the values the stages handed on.
 
 mxnet loads only inside the functions that train or run a network, so `reportgen
 render` works without it.
+
+In a distributed job (--kvstore dist_sync) every worker runs train or build; only rank 0
+writes a run folder, the others return None once their share of the training is done.
 """
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reportgen import data, evaluate, figures, inspection, report, runfolder
+from reportgen import data, distributed, evaluate, figures, inspection, report, runfolder
 from reportgen.errors import ReportgenError
 from reportgen.evaluate import Evaluation
 from reportgen.history import History
@@ -29,12 +34,15 @@ from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
 if TYPE_CHECKING:
     import mxnet as mx
 
+    from reportgen.distributed import Job
     from reportgen.model import LeNet
     from reportgen.train import Progress, TrainConfig
 
 CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
 FORMATS = ("html", "pdf")
 TITLE = "LeNet on MNIST"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,12 @@ def _load_model(path: Path, contexts: list[mx.Context], timer: Timer) -> Obtaine
 
 
 def _obtain_model(
-    run: RunSettings, dataset: data.Dataset, contexts: list[mx.Context], progress: Progress | None, timer: Timer
+    run: RunSettings,
+    dataset: data.Dataset,
+    contexts: list[mx.Context],
+    progress: Progress | None,
+    timer: Timer,
+    job: Job | None = None,
 ) -> Obtained:
     """Train, or load with --model."""
     if run.model is not None:
@@ -128,11 +141,42 @@ def _obtain_model(
     config = run.train or train.TrainConfig()
     with timer.stage("train"):
         net, history = train.fit(
-            dataset, config, contexts, checkpoint_dir=Path(run.out) / CHECKPOINTS, resume=run.resume, progress=progress
+            dataset,
+            config,
+            contexts,
+            checkpoint_dir=Path(run.out) / CHECKPOINTS,
+            resume=run.resume,
+            progress=progress if _writes(job) else None,  # one progress bar per job, not one per worker
+            job=job,
         )
-    return Obtained(
-        net, config.epochs, history, ModelRecord(source=TRAINED_HERE, epoch=config.epochs), config.describe()
-    )
+    training = config.describe()
+    if job is not None:
+        training["workers"] = job.workers
+    return Obtained(net, config.epochs, history, ModelRecord(source=TRAINED_HERE, epoch=config.epochs), training)
+
+
+# -- a distributed job ----------------------------------------------------------------------
+
+
+def _kvstore(run: RunSettings) -> str:
+    return run.train.kvstore if run.train is not None else distributed.DEFAULT_KVSTORE
+
+
+def _join(run: RunSettings, timer: Timer) -> Job | None:
+    """This worker's place in the distributed job, or None on one machine."""
+    if not distributed.is_distributed(_kvstore(run)):
+        return None
+    with timer.stage("join"):  # waiting for every node of the job to start
+        return distributed.join(_kvstore(run))
+
+
+def _writes(job: Job | None) -> bool:
+    """Whether this process writes the run folder: on one machine, or rank 0 of a job."""
+    return job is None or job.rank == 0
+
+
+def _done_elsewhere(job: Job) -> None:
+    log.info(f"worker {job.rank} of {job.workers} on {socket.gethostname()}: done; rank 0 writes the run folder")
 
 
 def _evaluate(got: Obtained, dataset: data.Dataset, contexts: list[mx.Context], timer: Timer) -> Evaluation:
@@ -194,14 +238,19 @@ def _finish(staged: Path, record: RunRecord, **more: Any) -> dict[str, Any]:
 # -- the commands -----------------------------------------------------------------------------
 
 
-def run_train(run: RunSettings, progress: Progress | None = None) -> dict[str, Any]:
-    """`reportgen train`: model/, history.json, manifest.json."""
+def run_train(run: RunSettings, progress: Progress | None = None) -> dict[str, Any] | None:
+    """`reportgen train`: model/, history.json, manifest.json (None: another worker writes them)."""
     runfolder.check_out(run.out)
+    distributed.check(_kvstore(run), resume=run.resume)
     timer = Timer()
     contexts = _contexts(run.ctx)
     with timer.stage("data"):
         dataset = load_data(run.data)
-    got = _obtain_model(run, dataset, contexts, progress, timer)
+    job = _join(run, timer)
+    got = _obtain_model(run, dataset, contexts, progress, timer, job)
+    if job is not None and not _writes(job):
+        _done_elsewhere(job)
+        return None
     with runfolder.staging(run.out) as staged:
         _save_model(got, staged)
         return _finish(staged, _record(run, contexts, dataset, got, timer))
@@ -242,17 +291,22 @@ def run_inspect(run: RunSettings) -> dict[str, Any]:
         return _finish(staged, _record(run, contexts, dataset, got, timer))
 
 
-def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _quiet) -> dict[str, Any]:
-    """`reportgen build`: every stage, then the whole run folder."""
+def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _quiet) -> dict[str, Any] | None:
+    """`reportgen build`: every stage, then the whole run folder (None: another worker writes it)."""
     runfolder.check_out(run.out)
     _check_formats(run.formats)
+    distributed.check(_kvstore(run), resume=run.resume, model=run.model)
     report.environment(run.templates)  # a bad --templates fails now, not after training
     timer = Timer()
     contexts = _contexts(run.ctx)
     with timer.stage("data"):
         dataset = load_data(run.data)
     _check_cases(run.cases, len(dataset.test_y))
-    got = _obtain_model(run, dataset, contexts, progress, timer)
+    job = _join(run, timer)
+    got = _obtain_model(run, dataset, contexts, progress, timer, job)
+    if job is not None and not _writes(job):
+        _done_elsewhere(job)
+        return None
     say("evaluating")
     evaluation = _evaluate(got, dataset, contexts, timer)
     say("inspecting")
