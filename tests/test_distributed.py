@@ -8,8 +8,10 @@ command-line test runs `reportgen build --kvstore dist_sync` on both.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -274,3 +276,40 @@ def test_the_command_line_refuses_a_job_without_its_variables(runner, tmp_path, 
     assert not (tmp_path / "run").exists()
     result = runner.invoke(main, ["build", "--kvstore", "hogwild", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "'hogwild' is not one of 'local', 'device'" in result.output
+
+
+# -- tools/launch.py ---------------------------------------------------------------------------
+
+
+def load_launch():
+    spec = importlib.util.spec_from_file_location("launch", ROOT / "tools" / "launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_launcher_wrapper_runs_mxnets_launcher():
+    # Only its help: a job it started would choose this machine's network address.
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "launch.py"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: launch.py") and "--launcher {local,ssh,mpi,sge,yarn}" in done.stdout
+    assert load_launch().launcher() == Path(mx.__file__).parent / "tools" / "launch.py"
+
+
+def test_the_launcher_wrapper_reads_a_nodes_exit_code():
+    launch = load_launch()
+    assert launch.exit_code(subprocess.CalledProcessError(3, "ssh 10.0.0.12 ...")) == 3  # ssh launcher
+    assert launch.exit_code(RuntimeError("Get nonzero return code=2 on ['reportgen'] {'PATH': ...}")) == 2  # local
+    assert launch.exit_code(ValueError("something else")) is None
+
+
+def test_a_local_kvstore_sums_on_the_cpu_as_device_does():
+    dataset = data.load(train_limit=1000, test_limit=200)
+    contexts = [mx.cpu(0), mx.cpu(1)]
+    nets = [train.fit(dataset, train.TrainConfig(epochs=1, kvstore=k), contexts)[0] for k in ("local", "device")]
+    local, device = ({n: p.data(mx.cpu(0)).asnumpy() for n, p in net.collect_params().items()} for net in nets)
+    assert max(float(np.abs(local[k] - device[k]).max()) for k in local) < 1e-5
+    _, trainer = train._network(train.TrainConfig(kvstore="local"), contexts)
+    assert trainer._kvstore_params["kvstore"] == "local"  # the setting reaches the trainer
