@@ -21,11 +21,15 @@ mxnet is imported only inside functions here: cli.py imports this module.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from reportgen.errors import DistributedError
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 KVSTORES = ("local", "device", "dist_sync", "dist_device_sync")
 DEFAULT_KVSTORE = "device"  # gradients summed on the devices of one machine, as before distributed training
 SERVING = ("server", "scheduler")  # the roles that run inside `import mxnet`
+SETTINGS_KEY = 1_000_000  # the kvstore key of rank 0's settings; the trainer's keys count from 0
 REQUIRED = ("DMLC_ROLE", "DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_SERVER", "DMLC_NUM_WORKER")
 
 # Exit code of a node whose job lost another node: neither bad input (2) nor a bug (1); a
@@ -107,6 +112,10 @@ def check(kvstore: str, resume: bool = False, model: object | None = None) -> in
     return _count("DMLC_NUM_WORKER")
 
 
+def _expected(node: str) -> Connections:
+    return Connections.of(node, _count("DMLC_NUM_WORKER"), _count("DMLC_NUM_SERVER"))
+
+
 def _count(name: str) -> int:
     value = os.environ.get(name, "")
     if not value.isdigit() or int(value) < 1:
@@ -153,27 +162,36 @@ def established_connections() -> int:
     return count
 
 
-def formed_at(node_role: str, workers: int, servers: int) -> int | None:
-    """Connections a server or the scheduler holds once every node has joined; None for a worker.
+@dataclass(frozen=True)
+class Connections:
+    """How many ESTABLISHED connections a node of a job holds: from how many on the job has
+    formed, and how many then.
 
-    Measured with mxnet 1.9.1: every node also holds a connection to itself (two sockets),
-    and one to and one from each peer it talks to, once the scheduler has announced the
-    whole job; before that a server holds only its connection to the scheduler, and the
-    scheduler its own two and one from each node that has registered. The thresholds sit
-    between the two.
+    Measured with mxnet 1.9.1, jobs of 1-3 workers and 1-3 servers: once the scheduler has
+    announced the whole job, every node holds one connection to and one from each peer it
+    talks to (workers and servers talk to the scheduler and to each other, not among
+    themselves), and two to itself. Before that a worker or server holds only its connection
+    to the scheduler, and the scheduler its own two and one from each node registered so far.
+    `formed` sits between the two counts, low enough to hold after one node has left again.
     """
-    if node_role == "scheduler":
-        return 3 + workers + servers
-    if node_role == "server":
-        return 3
-    return None
+
+    formed: int
+    full: int
+
+    @classmethod
+    def of(cls, node: str, workers: int, servers: int) -> Connections:
+        if node == "scheduler":
+            return cls(formed=3 + workers + servers, full=2 + 2 * (workers + servers))
+        peers = 1 + (servers if node == "worker" else workers)  # the scheduler, and the other role
+        return cls(formed=3, full=2 + 2 * peers)
 
 
 class Watchdog:
     """A daemon thread that ends this process (exit code 3, one line on stderr) when
 
-    - the number of its connections drops below the most it has had, for GRACE seconds:
-      a peer died (ps-lite would wait for it forever);
+    - the job has formed and this node's connections stay below those of the whole job for
+      GRACE seconds, or, before that, below the most it has had: a peer died (ps-lite would
+      wait for it forever);
     - a worker has not called `kick()` for `timeout` seconds (a peer that hangs without dying
       also stops every step), or a server or the scheduler has not seen the whole job form
       within `timeout` seconds of starting (a worker that never came).
@@ -181,10 +199,11 @@ class Watchdog:
     It works while the main thread waits inside C++, where a Python signal handler never runs.
     """
 
-    def __init__(self, node: str, timeout: float, formed: int | None = None, watch: bool = True) -> None:
+    def __init__(self, node: str, timeout: float, expected: Connections, watch: bool = True) -> None:
         self.node = node  # the role, as the message names it
         self.timeout = timeout
-        self.formed = formed  # connections of a formed job, for a server or the scheduler
+        self.expected = expected
+        self.formed = False
         self._last: float | None = time.monotonic()
         self._doing = "waiting for every node of the job to join"
         self._peak = 0
@@ -202,18 +221,22 @@ class Watchdog:
 
     def check(self, now: float, connections: int) -> str | None:
         """What is wrong at `now` with this many connections: the message, or None."""
-        if self.formed is not None and connections >= self.formed:
-            self.formed, self._last = None, None  # formed: a server or the scheduler waits for nothing more
-        if connections > self._peak:
-            self._peak, self._low_since = connections, None
-        elif connections == self._peak:
+        if not self.formed and connections >= self.expected.formed:
+            self.formed = True
+            if self.node != "worker":  # a server or the scheduler waits for nothing more
+                self._last = None
+        self._peak = max(self._peak, connections)
+        # Once formed, the whole job's count, not the most seen: a node that leaves at once
+        # may go before this thread has seen it.
+        due = self.expected.full if self.formed else self._peak
+        if connections >= due:
             self._low_since = None
         elif self._low_since is None:
             self._low_since = now
         elif now - self._low_since >= GRACE:
             return (
-                f"error: {self.node}: the distributed job lost a node ({self._peak - connections} of "
-                f"{self._peak} connections closed): a worker, server or the scheduler stopped"
+                f"error: {self.node}: the distributed job lost a node ({due - connections} of "
+                f"{due} connections closed): a worker, server or the scheduler stopped"
             )
         if self._last is not None and now - self._last > self.timeout:
             return (
@@ -246,7 +269,9 @@ def serve(node: str) -> NoReturn:
 
     `import mxnet` does it: with DMLC_ROLE set so, it runs the node and calls sys.exit.
     """
-    Watchdog(node, timeout(), formed_at(node, _count("DMLC_NUM_WORKER"), _count("DMLC_NUM_SERVER")))
+    Watchdog(node, timeout(), _expected(node))
+    # Python would only note a Ctrl-C and wait to get back from C++, which it never does here.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     import mxnet  # noqa: F401
 
     sys.exit(0)  # not reached: mxnet ends the process when the job ends
@@ -263,7 +288,7 @@ class Job:
         import mxnet as mx
 
         self.kind = kvstore
-        self.watchdog = Watchdog("worker", wait)
+        self.watchdog = Watchdog("worker", wait, _expected("worker"))
         host, port = os.environ.get("DMLC_PS_ROOT_URI"), os.environ.get("DMLC_PS_ROOT_PORT")
         self.watchdog.kick(f"joining the job (its scheduler at {host}:{port})")
         _joined.append(self)
@@ -284,6 +309,25 @@ class Job:
             update(*args)
 
         return kicked
+
+    def agree(self, settings: dict[str, Any]) -> None:
+        """Refuse to train unless `settings` (options and data checksums) are rank 0's.
+
+        Workers that differ would not take as many steps (the job would wait forever for
+        the steps one of them does not take) or would not keep equal weights.
+        """
+        import mxnet as mx
+
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).digest()
+        mine = mx.nd.array([float(byte) for byte in digest])  # bytes as floats: exact
+        rank0 = mx.nd.zeros(mine.shape)
+        assert self.kvstore is not None
+        self.kvstore.broadcast(SETTINGS_KEY, mine, out=rank0)
+        if (rank0 != mine).sum().asscalar():
+            raise DistributedError(
+                f"worker {self.rank}: its options or data differ from rank 0's; every worker of a job "
+                "must run the same command on the same data files"
+            )
 
     def release(self, trainer: mx.gluon.Trainer) -> None:
         """Leave the job together with the other workers, and stop the watchdog.

@@ -246,12 +246,10 @@ def fit(
     """Train from scratch, or from the last checkpoint with resume=True.
 
     Returns the network and its History. Every epoch ends with a checkpoint in
-    checkpoint_dir, if one is given.
-
-    With a distributed kvstore, `job` (distributed.join) is this worker's place in the job:
-    it trains its share of every batch; only rank 0 evaluates on the test set after each
-    epoch (the others record NaN) and writes checkpoints; and the job is left before this
-    returns, so the other nodes can end while rank 0 goes on.
+    checkpoint_dir, if one is given. With a distributed kvstore, `job` (distributed.join)
+    is this worker's place in the job: it trains its share of every batch; only rank 0
+    evaluates on the test set (the others record NaN) and writes checkpoints; the job is
+    left before this returns, so the other nodes can end while rank 0 goes on.
     """
     if distributed.is_distributed(config.kvstore) != (job is not None):
         raise ValueError(f"kvstore {config.kvstore!r}: pass job=distributed.join(kvstore) exactly when distributed")
@@ -260,6 +258,8 @@ def fit(
     batch = (config.batch_size // workers, config.batch_size)  # this worker's images per step, the step's
     identity = _identity(dataset, config, contexts)
     net, trainer = _network(config, contexts, job)
+    if job is not None:
+        _start_together(net, trainer, contexts, job, {**identity, "epochs": config.epochs, "devices": None})
     objective = Objective(net)
     objective.hybridize(static_alloc=True, static_shape=True)
     history, first_epoch = History.empty(), 1
@@ -323,8 +323,7 @@ def _network(
 
     The optimizer runs on each worker, on the summed gradients (update_on_kvstore=False): the
     same update on every worker keeps them identical, and the trainer can save its state for
-    a checkpoint, which MXNet refuses when the servers run the optimizer. Every worker starts
-    from rank 0's initial weights (_start_together).
+    a checkpoint, which MXNet refuses when the servers run the optimizer.
     """
     net = model.build(contexts, seed=config.seed)
     trainer = gluon.Trainer(
@@ -334,13 +333,14 @@ def _network(
         kvstore=job.kvstore if job is not None else config.kvstore,
         update_on_kvstore=False,
     )
-    if job is not None:
-        _start_together(net, trainer, contexts)
     return net, trainer
 
 
-def _start_together(net: model.LeNet, trainer: gluon.Trainer, contexts: list[mx.Context]) -> None:
-    """Give every worker rank 0's initial weights, and wait until they have them.
+def _start_together(
+    net: model.LeNet, trainer: gluon.Trainer, contexts: list[mx.Context], job: distributed.Job, settings: dict
+) -> None:
+    """Check that this worker trains rank 0's settings on rank 0's data (distributed.Job.agree);
+    give every worker rank 0's initial weights, and wait until they have them.
 
     Left to itself, Gluon sends them at the first step: each weight is pulled from the servers
     beside that step's push-and-pull of its gradient, under the same key. With the optimizer
@@ -349,6 +349,7 @@ def _start_together(net: model.LeNet, trainer: gluon.Trainer, contexts: list[mx.
     ended with wrong or unequal weights (mxnet 1.9.1). Gluon has no public call for "send the
     weights now", hence the two private ones.
     """
+    job.agree(settings)
     for ctx in contexts:  # the weights' shapes are known after a first forward pass
         net.logits(mx.nd.zeros((1, 1, 28, 28), ctx=ctx))
     trainer._init_kvstore()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -51,11 +52,9 @@ def test_two_workers_end_identical_and_train_as_one_process(tmp_path):
         codes = job.wait(JOB_SECONDS)
         assert codes == {"scheduler": 0, "server0": 0, "worker0": 0, "worker1": 0}, job.nodes["worker0"].stderr
         only_loopback(job)
-        # The job formed: the scheduler and the server held the connections of a whole job,
-        # which is what their watchdogs wait for (distributed.formed_at).
-        for name in ("scheduler", "server0"):
-            node = job.nodes[name]
-            assert node.most_connections >= distributed.formed_at(node.role, 2, 1), name
+        # Every node held the connections the watchdogs expect of a whole job, no more, no fewer.
+        for name, node in job.nodes.items():
+            assert node.most_connections == distributed.Connections.of(node.role, 2, 1).full, name
         said = [json.loads(job.nodes[name].stdout.splitlines()[-1]) for name in ("worker0", "worker1")]
     assert sorted(s["rank"] for s in said) == [0, 1]
     assert {s["workers"] for s in said} == {2}
@@ -112,15 +111,19 @@ def test_rank_0_writes_the_run_folder_and_the_other_worker_nothing(tmp_path, run
     assert [e["epoch"] for e in epochs] == [1, 2] and epochs[0] == first
 
 
-@pytest.mark.parametrize("victim", ["worker1", "server0"])
-def test_a_node_that_dies_stops_the_others_with_one_line(tmp_path, victim):
+@pytest.mark.parametrize(
+    "victim, how", [("worker1", signal.SIGKILL), ("server0", signal.SIGINT)], ids=["killed-worker", "ctrl-c-server"]
+)
+def test_a_node_that_dies_stops_the_others_with_one_line(tmp_path, victim, how):
     slow = worker(tmp_path, "--pause", "0.3", "--train-limit", "2000")  # 0.3 s a batch, 20 batches an epoch
     with LocalJob(tmp_path / "job", [slow, slow]) as job:
         job.wait_for("worker0", "epoch 1 batch 3", JOB_SECONDS)
-        job.nodes[victim].process.kill()
+        job.nodes[victim].process.send_signal(how)  # Ctrl-C ends a server at once, inside mxnet
         others = [name for name in job.nodes if name != victim]
-        codes = job.wait(STOP_SECONDS, others)
-        assert codes == {name: distributed.LOST for name in others}, {n: job.nodes[n].stderr for n in others}
+        codes = job.wait(STOP_SECONDS, [victim, *others])
+        assert codes == {victim: -how, **{name: distributed.LOST for name in others}}, {
+            n: job.nodes[n].stderr for n in others
+        }
         only_loopback(job)
         for name in others:
             lines = job.nodes[name].stderr.strip().splitlines()
@@ -176,35 +179,55 @@ class Clock:
         return self.dog.check(self.start + seconds, connections)
 
 
+def watchdog(node: str, timeout: float = 60) -> distributed.Watchdog:
+    """The watchdog of a node of a job of 2 workers and 1 server."""
+    return distributed.Watchdog(node, timeout, distributed.Connections.of(node, 2, 1), watch=False)
+
+
 def test_the_watchdog_waits_out_a_short_drop_and_not_a_long_one():
-    clock = Clock(distributed.Watchdog("worker", timeout=60, watch=False))
-    assert clock.at(1, 2) is None and clock.at(2, 6) is None
+    clock = Clock(watchdog("worker"))  # a whole job: 6 connections; formed from 3
+    assert clock.at(1, 1) is None and clock.at(2, 6) is None
     assert clock.at(3, 4) is None  # a drop starts
     assert clock.at(3 + distributed.GRACE - 0.1, 4) is None
     assert clock.at(3 + distributed.GRACE - 0.05, 6) is None  # back: forgotten
     assert clock.at(10, 5) is None
-    message = clock.at(10 + distributed.GRACE, 5)
-    assert message == (
+    assert clock.at(10 + distributed.GRACE, 5) == (
         "error: worker: the distributed job lost a node (1 of 6 connections closed): "
         "a worker, server or the scheduler stopped"
     )
 
 
+def test_the_watchdog_counts_a_node_it_never_saw_as_lost():
+    # The scheduler of 2 workers and a server holds 8 once all have joined; a worker that
+    # leaves before the next look leaves 6, more than ever seen, and still one node short.
+    clock = Clock(watchdog("scheduler"))
+    assert clock.at(1, 3) is None and clock.at(2, 4) is None
+    assert clock.at(3, 6) is None
+    assert clock.at(3 + distributed.GRACE, 6).startswith("error: scheduler: the distributed job lost a node (2 of 8")
+
+
+def test_before_the_job_forms_a_drop_counts_from_the_most_seen():
+    clock = Clock(watchdog("scheduler"))  # formed from 6
+    assert clock.at(1, 5) is None
+    assert clock.at(2, 4) is None  # a node that had registered left
+    assert "(1 of 5 connections closed)" in clock.at(2 + distributed.GRACE, 4)
+
+
 def test_the_watchdog_gives_a_stalled_worker_its_timeout():
-    dog = distributed.Watchdog("worker", timeout=60, watch=False)
+    dog = watchdog("worker")
     clock = Clock(dog)
-    assert clock.at(59, 0) is None
+    assert clock.at(59, 6) is None
     dog.kick("training epoch 3")
     clock.start = time.monotonic()
-    assert clock.at(59, 0) is None
-    assert clock.at(61, 0).startswith("error: worker: nothing moved for 60 s while training epoch 3: ")
+    assert clock.at(59, 6) is None
+    assert clock.at(61, 6).startswith("error: worker: nothing moved for 60 s while training epoch 3: ")
 
 
 def test_the_watchdog_gives_the_scheduler_its_timeout_until_the_job_forms():
-    waiting = Clock(distributed.Watchdog("scheduler", timeout=60, formed=6, watch=False))
+    waiting = Clock(watchdog("scheduler"))
     assert waiting.at(30, 5) is None
     assert "while waiting for every node of the job to join" in waiting.at(61, 5)
-    formed = Clock(distributed.Watchdog("scheduler", timeout=60, formed=6, watch=False))
+    formed = Clock(watchdog("scheduler"))
     assert formed.at(30, 8) is None
     assert formed.at(1000, 8) is None  # a formed job has no deadline on the scheduler
 
@@ -220,10 +243,12 @@ def test_connections_are_counted_from_proc():
     assert distributed.established_connections() == before
 
 
-def test_formed_at_counts_the_peers_of_each_role():
-    assert distributed.formed_at("scheduler", workers=2, servers=1) == 6
-    assert distributed.formed_at("server", workers=2, servers=1) == 3
-    assert distributed.formed_at("worker", workers=2, servers=1) is None
+def test_connections_of_a_whole_job_by_role():
+    # 2 sockets to itself, 2 for each peer: the scheduler talks to all, a worker to the
+    # scheduler and the servers, a server to the scheduler and the workers.
+    assert distributed.Connections.of("scheduler", workers=2, servers=1) == distributed.Connections(6, 8)
+    assert distributed.Connections.of("server", workers=2, servers=1) == distributed.Connections(3, 8)
+    assert distributed.Connections.of("worker", workers=2, servers=3) == distributed.Connections(3, 10)
 
 
 JOB_ENV = {
@@ -313,3 +338,19 @@ def test_a_local_kvstore_sums_on_the_cpu_as_device_does():
     assert max(float(np.abs(local[k] - device[k]).max()) for k in local) < 1e-5
     _, trainer = train._network(train.TrainConfig(kvstore="local"), contexts)
     assert trainer._kvstore_params["kvstore"] == "local"  # the setting reaches the trainer
+
+
+def test_a_worker_with_other_settings_is_refused(tmp_path):
+    # Were it let through, its weights would leave rank 0's at the first step.
+    args = ["train", "--kvstore", "dist_sync", "--epochs", "1", *TINY, "--out", str(tmp_path / "run")]
+    with LocalJob(tmp_path / "job", [reportgen(*args), reportgen(*args, "--lr", "0.1")]) as job:
+        codes = job.wait(JOB_SECONDS)
+        stderr = {name: job.nodes[name].stderr.strip() for name in ("worker0", "worker1")}
+    refused = [name for name, text in stderr.items() if "differ from rank 0's" in text]
+    assert len(refused) == 1, stderr
+    assert stderr[refused[0]] == (
+        "error: worker 1: its options or data differ from rank 0's; "
+        "every worker of a job must run the same command on the same data files"
+    )
+    assert codes == {name: 2 if name in refused else distributed.LOST for name in codes}
+    assert not (tmp_path / "run").exists()
