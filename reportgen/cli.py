@@ -148,10 +148,10 @@ class _Group(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        node = distributed.role()
-        if node in distributed.SERVING:  # as mxnet's own import would: before any option is read
-            distributed.serve(node)
         try:
+            node = distributed.role()
+            if node in distributed.SERVING:  # as mxnet's own import would: before any option is read
+                distributed.serve(node)
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
             where = e.ctx.command_path if e.ctx else "reportgen"

@@ -93,14 +93,9 @@ def check(kvstore: str, resume: bool = False, model: object | None = None) -> in
                 "give --kvstore dist_sync or dist_device_sync, or unset the DMLC_* variables"
             )
         return 1
-    missing = [name for name in REQUIRED if not os.environ.get(name)]
-    if missing:
-        raise DistributedError(
-            f"--kvstore {kvstore} runs in a distributed job, and {', '.join(missing)} "
-            "is not set: start it with mxnet's tools/launch.py or set the DMLC_* variables (README)"
-        )
+    _require_environment(f"--kvstore {kvstore} runs in a distributed job")
     if role() != "worker":
-        raise DistributedError(f"DMLC_ROLE={role()}: expected worker, server or scheduler")
+        raise DistributedError(f"DMLC_ROLE={role()}: only a worker trains; expected worker, server or scheduler")
     if model is not None:
         raise DistributedError(f"--kvstore {kvstore} trains, and --model loads a model: give one or the other")
     if resume:
@@ -110,6 +105,18 @@ def check(kvstore: str, resume: bool = False, model: object | None = None) -> in
         )
     timeout()
     return _count("DMLC_NUM_WORKER")
+
+
+def _require_environment(what: str) -> None:
+    missing = [name for name in REQUIRED if not os.environ.get(name)]
+    if missing:
+        raise DistributedError(
+            f"{what}, and {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+            "start it with mxnet's tools/launch.py "
+            "or set the DMLC_* variables (README)"
+        )
+    _count("DMLC_NUM_WORKER")
+    _count("DMLC_NUM_SERVER")
 
 
 def _expected(node: str) -> Connections:
@@ -269,6 +276,7 @@ def serve(node: str) -> NoReturn:
 
     `import mxnet` does it: with DMLC_ROLE set so, it runs the node and calls sys.exit.
     """
+    _require_environment(f"DMLC_ROLE={node} makes this the {node} of a distributed job")
     Watchdog(node, timeout(), _expected(node))
     # Python would only note a Ctrl-C and wait to get back from C++, which it never does here.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -296,9 +304,6 @@ class Job:
         self.rank: int = self.kvstore.rank
         self.workers: int = self.kvstore.num_workers
         self.watchdog.kick("starting to train")
-
-    def __repr__(self) -> str:
-        return f"Job({self.kind!r}, rank {self.rank} of {self.workers} workers)"
 
     def kicking(self, update: Callable[..., None], doing: str) -> Callable[..., None]:
         """`update` that first tells the watchdog the job moves: the loop calls it whenever it has

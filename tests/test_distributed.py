@@ -301,6 +301,14 @@ def test_the_command_line_refuses_a_job_without_its_variables(runner, tmp_path, 
     assert not (tmp_path / "run").exists()
     result = runner.invoke(main, ["build", "--kvstore", "hogwild", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "'hogwild' is not one of 'local', 'device'" in result.output
+    monkeypatch.setenv("DMLC_ROLE", "server")  # a server is refused before it would start inside mxnet
+    result = runner.invoke(main, ["train", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: DMLC_ROLE=server makes this the server of a distributed job, and DMLC_PS_ROOT_URI, "
+        "DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, DMLC_NUM_WORKER are not set: start it with mxnet's "
+        "tools/launch.py or set the DMLC_* variables (README)\n"
+    )
 
 
 # -- tools/launch.py ---------------------------------------------------------------------------
