@@ -14,8 +14,8 @@ test: lint
 	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check reportgen tests benchmarks
-	$(VENV)/bin/ruff format --check reportgen tests benchmarks
+	$(VENV)/bin/ruff check reportgen tests benchmarks tools
+	$(VENV)/bin/ruff format --check reportgen tests benchmarks tools
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

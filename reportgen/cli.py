@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 1 internal failure (a bug: -v shows the traceback),
 2 bad input or usage (one line on stderr, starting "error:"), 3 a CI gate failed
-(build and render, after writing the report in full).
+(build and render, after writing the report in full), 4 another node of a distributed
+training job died or hung (distributed.py).
 mxnet, matplotlib and weasyprint load inside the commands, so --help is instant.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -17,13 +19,14 @@ from pathlib import Path
 
 import click
 
-from reportgen import __version__, seed
+from reportgen import __version__, distributed, seed
 
 EXIT_CODES = "Exit codes: 0 success, 1 internal failure, 2 bad input or usage."
-EXIT_CODES_GATED = (
-    "Exit codes: 0 success, 1 internal failure, 2 bad input or usage, "
-    "3 a gate (--fail-under, --max-drop, --fail-if-worse) failed; the report is written in full."
-)
+GATES = "3 a gate (--fail-under, --max-drop, --fail-if-worse) failed; the report is written in full"
+LOST = "4 another node of the distributed job died or hung"
+EXIT_CODES_GATED = f"{EXIT_CODES[:-1]}, {GATES}."
+TRAIN_EXIT_CODES = f"{EXIT_CODES[:-1]}, {LOST}."
+BUILD_EXIT_CODES = f"{EXIT_CODES[:-1]}, {GATES}, {LOST}."
 ENV = "REPORTGEN_"
 
 
@@ -95,6 +98,18 @@ train_options = _stack(
     _option("--wd", type=click.FloatRange(min=0), default=seed.WEIGHT_DECAY, show_default=True, help="Weight decay."),
     _option("--seed", type=int, default=seed.SEED, show_default=True),
     ctx_option,
+    _option(
+        "--kvstore",
+        type=click.Choice(distributed.KVSTORES),
+        default=distributed.DEFAULT_KVSTORE,
+        show_default=True,
+        help="Where gradients are summed: local or device, over this machine's devices; dist_sync or "
+        "dist_device_sync, over the workers of a distributed job (started by mxnet's tools/launch.py or "
+        "the DMLC_* variables; every node runs this same command). In a job --batch-size is each step's "
+        "over all workers, rank 0 alone writes --out, and a node gives up (exit code 3) when another "
+        f"dies or nothing moves for {distributed.TIMEOUT_VARIABLE} seconds "
+        f"({distributed.DEFAULT_TIMEOUT:g} unless set).",
+    ),
     _option("--resume", is_flag=True, help="Continue from the last checkpoint in --out."),
 )
 
@@ -186,7 +201,7 @@ def _gates(baseline, fail_under, max_drop, fail_if_worse):
     return gates
 
 
-def _gated(run: Callable[[], dict], out: Path, quiet: bool) -> None:
+def _gated(run: Callable[[], dict | None], out: Path, quiet: bool) -> None:
     """Run a command that may end in a failed gate: the run folder is written either way,
     so say so before the gate's one line (exit code 3)."""
     from reportgen.errors import GateError
@@ -208,18 +223,21 @@ class _Group(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
+            node = distributed.role()
+            if node in distributed.SERVING:  # as mxnet's own import would: before any option is read
+                distributed.serve(node)
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
             where = e.ctx.command_path if e.ctx else "reportgen"
             click.echo(f"error: {e.format_message()}\ntry '{where} -h' for help", err=True)
-            sys.exit(e.exit_code)
+            distributed.end(e.exit_code)
         except click.ClickException as e:
             e.show()
-            sys.exit(e.exit_code)
+            distributed.end(e.exit_code)
         except click.Abort:
             click.echo("Aborted!", err=True)
-            sys.exit(1)
-        sys.exit(code if isinstance(code, int) else 0)
+            distributed.end(1)
+        distributed.end(code if isinstance(code, int) else 0)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["reportgen.command"] = shlex.join(["reportgen", *args])  # for the run record
@@ -277,11 +295,17 @@ def _data_settings(data_dir, train_limit, test_limit):
     return DataSettings(data_dir=data_dir, train_limit=train_limit, test_limit=test_limit)
 
 
-def _train_config(epochs, batch_size, lr, momentum, wd, seed):
+def _train_config(epochs, batch_size, lr, momentum, wd, seed, kvstore):
     from reportgen.train import TrainConfig
 
     return TrainConfig(
-        epochs=epochs, batch_size=batch_size, learning_rate=lr, momentum=momentum, weight_decay=wd, seed=seed
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        momentum=momentum,
+        weight_decay=wd,
+        seed=seed,
+        kvstore=kvstore,
     )
 
 
@@ -309,15 +333,19 @@ def _warn_unpublished(manifest: dict) -> None:
         )
 
 
-def _done(out: Path, manifest: dict, quiet: bool) -> None:
+def _done(out: Path, manifest: dict | None, quiet: bool) -> None:
+    if manifest is None:  # a worker of a distributed job other than rank 0: it wrote nothing
+        return
     _warn_unpublished(manifest)
     if not quiet:
         files = ", ".join(sorted({name.split("/")[0] for name in manifest.get("files", {})}))
         total = sum(manifest.get("timings", {}).values())
-        click.echo(f"wrote {out}/ ({files}) in {total:.1f} s", err=True)
+        # In a distributed job, rank 0 is whichever worker registered first: say which machine.
+        where = f" on {socket.gethostname()}" if manifest.get("training", {}).get("workers") else ""
+        click.echo(f"wrote {out}/{where} ({files}) in {total:.1f} s", err=True)
 
 
-@main.command(epilog=EXIT_CODES)
+@main.command(epilog=TRAIN_EXIT_CODES)
 @data_options
 @train_options
 @_option(
@@ -397,7 +425,7 @@ def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, v
     _done(out, pipeline.run_inspect(run), quiet)
 
 
-@main.command(epilog=EXIT_CODES_GATED)
+@main.command(epilog=BUILD_EXIT_CODES)
 @data_options
 @train_options
 @model_option(required=False)

@@ -47,6 +47,10 @@ class ContextError(ReportgenError):
     """A device was asked for that this machine does not have."""
 
 
+class DistributedError(ReportgenError):
+    """A distributed job that cannot start: its DMLC_* variables, or an option it cannot take."""
+
+
 class RenderError(ReportgenError):
     """A template or the PDF could not be rendered."""
 

@@ -8,10 +8,15 @@ the values the stages handed on.
 
 mxnet loads only inside the functions that train or run a network, so `reportgen
 render` works without it.
+
+In a distributed job (--kvstore dist_sync) every worker runs train or build; only rank 0
+writes a run folder, the others return None once their share of the training is done.
 """
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reportgen import compare, data, evaluate, figures, gates, inspection, report, runfolder
+from reportgen import compare, data, distributed, evaluate, figures, gates, inspection, report, runfolder
 from reportgen.compare import Baseline, Comparison
 from reportgen.errors import ReportgenError
 from reportgen.evaluate import PREDICTIONS, Evaluation, Predictions
@@ -31,6 +36,7 @@ from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
 if TYPE_CHECKING:
     import mxnet as mx
 
+    from reportgen.distributed import Job
     from reportgen.model import LeNet, Network
     from reportgen.saved import Files
     from reportgen.train import Progress, TrainConfig
@@ -38,6 +44,8 @@ if TYPE_CHECKING:
 CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
 FORMATS = ("html", "pdf")
 TITLE = "LeNet on MNIST"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -170,17 +178,55 @@ def _loaded(record: ModelRecord) -> str:
 
 
 def _train(
-    run: RunSettings, dataset: data.Dataset, contexts: list[mx.Context], progress: Progress | None, timer: Timer
+    run: RunSettings,
+    dataset: data.Dataset,
+    contexts: list[mx.Context],
+    progress: Progress | None,
+    timer: Timer,
+    job: Job | None = None,
 ) -> Obtained:
     from reportgen import model, train
 
     config = run.train or train.TrainConfig()
     with timer.stage("train"):
         net, history = train.fit(
-            dataset, config, contexts, checkpoint_dir=Path(run.out) / CHECKPOINTS, resume=run.resume, progress=progress
+            dataset,
+            config,
+            contexts,
+            checkpoint_dir=Path(run.out) / CHECKPOINTS,
+            resume=run.resume,
+            progress=progress if _writes(job) else None,  # one progress bar per job, not one per worker
+            job=job,
         )
+    training = config.describe()
+    if job is not None:
+        training["workers"] = job.workers
     network = model.network(net, ModelRecord(source=TRAINED_HERE, epoch=config.epochs))
-    return Obtained(network, history, config.describe(), trained=net)
+    return Obtained(network, history, training, trained=net)
+
+
+# -- a distributed job ----------------------------------------------------------------------
+
+
+def _kvstore(run: RunSettings) -> str:
+    return run.train.kvstore if run.train is not None else distributed.DEFAULT_KVSTORE
+
+
+def _join(run: RunSettings, timer: Timer) -> Job | None:
+    """This worker's place in the distributed job, or None on one machine."""
+    if not distributed.is_distributed(_kvstore(run)):
+        return None
+    with timer.stage("join"):  # waiting for every node of the job to start
+        return distributed.join(_kvstore(run))
+
+
+def _writes(job: Job | None) -> bool:
+    """Whether this process writes the run folder: on one machine, or rank 0 of a job."""
+    return job is None or job.rank == 0
+
+
+def _done_elsewhere(job: Job) -> None:
+    log.info(f"worker {job.rank} of {job.workers} on {socket.gethostname()}: done; rank 0 writes the run folder")
 
 
 def _evaluate(got: Obtained, dataset: data.Dataset, contexts: list[mx.Context], timer: Timer) -> Evaluation:
@@ -305,14 +351,19 @@ def _finish(staged: Path, record: RunRecord, **more: Any) -> dict[str, Any]:
 # -- the commands -----------------------------------------------------------------------------
 
 
-def run_train(run: RunSettings, progress: Progress | None = None) -> dict[str, Any]:
-    """`reportgen train`: model/, history.json, manifest.json."""
+def run_train(run: RunSettings, progress: Progress | None = None) -> dict[str, Any] | None:
+    """`reportgen train`: model/, history.json, manifest.json (None: another worker writes them)."""
     runfolder.check_out(run.out)
+    distributed.check(_kvstore(run), resume=run.resume)
     timer = Timer()
     contexts = _contexts(run.ctx)
     with timer.stage("data"):
         dataset = load_data(run.data)
-    got = _train(run, dataset, contexts, progress, timer)
+    job = _join(run, timer)
+    got = _train(run, dataset, contexts, progress, timer, job)
+    if job is not None and not _writes(job):
+        _done_elsewhere(job)
+        return None
     with runfolder.staging(run.out) as staged:
         _save_model(got, staged)
         return _finish(staged, _record(run, contexts, dataset, got, timer))
@@ -361,13 +412,15 @@ def _check_gates(run_gates: Gates, baseline: Path | None) -> None:
         raise ReportgenError(f"{' and '.join(run_gates.needing_baseline())} compare with a baseline: give --baseline")
 
 
-def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _quiet) -> dict[str, Any]:
+def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _quiet) -> dict[str, Any] | None:
     """`reportgen build`: every stage, then the whole run folder; then the gates (GateError,
-    exit code 3, once the folder is complete)."""
+    exit code 3, once the folder is complete). None: another worker of a distributed job
+    writes the run folder."""
     runfolder.check_out(run.out)
     _check_formats(run.formats)
     _check_pixels(run)
     _check_gates(run.gates, run.baseline)
+    distributed.check(_kvstore(run), resume=run.resume, model=run.model)
     report.environment(run.templates)  # a bad --templates fails now, not after training
     timer = Timer()
     contexts = _contexts(run.ctx)
@@ -378,7 +431,11 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _qu
     opened = open_baseline(run.baseline, dataset.describe()) if run.baseline is not None else None
     if loaded is not None:
         say(_loaded(loaded.network.record))
-    got = loaded or _train(run, dataset, contexts, progress, timer)
+    job = _join(run, timer) if loaded is None else None
+    got = loaded or _train(run, dataset, contexts, progress, timer, job)
+    if job is not None and not _writes(job):
+        _done_elsewhere(job)
+        return None
     say("evaluating")
     evaluation = _evaluate(got, dataset, contexts, timer)
     baseline = _baseline(opened, dataset, lambda: contexts, timer) if opened is not None else None

@@ -1,12 +1,14 @@
-"""Stage 2: train the LeNet, with checkpoints, resume, and one or many devices.
+"""Stage 2: train the LeNet, with checkpoints, resume, on one or many devices, on one or many machines.
 
 Reads top to bottom: settings, devices, checkpoints, the evaluation helper, the loop.
+Several machines train through MXNet's distributed kvstore; distributed.py joins the job.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from reportgen import data, model, seed
+from reportgen import data, distributed, model, seed
 from reportgen.errors import ContextError, TrainingError
 from reportgen.history import EpochRecord, History
 
@@ -34,6 +36,9 @@ class TrainConfig:
     momentum: float = seed.MOMENTUM
     weight_decay: float = seed.WEIGHT_DECAY
     seed: int = seed.SEED  # weights and the order of every epoch follow from it
+    # Where gradients are summed: over this machine's devices (local: on the CPU, device: on
+    # them), or over every worker of a distributed job (dist_sync, dist_device_sync).
+    kvstore: str = distributed.DEFAULT_KVSTORE
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -192,19 +197,40 @@ def evaluate_loss(objective: Objective, x: mx.nd.NDArray, y: mx.nd.NDArray, batc
 # -- the loop -------------------------------------------------------------------------
 
 
-def _steps(dataset: data.Dataset, config: TrainConfig, n_dev: int) -> int:
-    """Batches per epoch, after checking the settings can train at all."""
+def _steps(dataset: data.Dataset, config: TrainConfig, n_dev: int, workers: int = 1) -> int:
+    """Batches per epoch, after checking the settings can train at all.
+
+    --batch-size is the whole step's batch: split over the workers, then over each one's devices.
+    """
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
             raise TrainingError(f"--{name.replace('_', '-')} must be at least 1")
     n_train = len(dataset.train_x)
-    if config.batch_size % n_dev:
-        raise TrainingError(f"--batch-size {config.batch_size} does not split evenly over {n_dev} devices")
+    if config.batch_size % workers:
+        raise TrainingError(f"--batch-size {config.batch_size} does not split evenly over {workers} workers")
+    if config.batch_size // workers % n_dev:
+        share = (
+            f"each worker's {config.batch_size // workers} images"
+            if workers > 1
+            else f"--batch-size {config.batch_size}"
+        )
+        raise TrainingError(f"{share} does not split evenly over {n_dev} devices")
     if n_train < config.batch_size:
         raise TrainingError(f"{n_train} training images are fewer than one batch of {config.batch_size}")
     # A partial last batch would change the graph's shape; each epoch's order is
-    # different, so every image is still seen over the run.
+    # different, so every image is still seen over the run. Every worker takes as many steps
+    # (a distributed step waits for all of them).
     return n_train // config.batch_size
+
+
+def _share(order: np.ndarray, steps: int, batch_size: int, job: distributed.Job) -> np.ndarray:
+    """This worker's images of an epoch's order: its slice of each step's batch.
+
+    Batch s is order[s*B : (s+1)*B] on every worker, as on one machine; worker r takes the
+    r-th of its equal slices, so the workers together take the steps one machine would.
+    """
+    per_worker = batch_size // job.workers
+    return order[: steps * batch_size].reshape(steps, job.workers, per_worker)[:, job.rank].reshape(-1)
 
 
 def fit(
@@ -215,22 +241,25 @@ def fit(
     resume: bool = False,
     progress: Progress | None = None,
     sync_every: int = 50,
+    job: distributed.Job | None = None,
 ) -> tuple[model.LeNet, History]:
     """Train from scratch, or from the last checkpoint with resume=True.
 
     Returns the network and its History. Every epoch ends with a checkpoint in
-    checkpoint_dir, if one is given.
+    checkpoint_dir, if one is given. With a distributed kvstore, `job` (distributed.join)
+    is this worker's place in the job: it trains its share of every batch; only rank 0
+    evaluates on the test set (the others record NaN) and writes checkpoints; the job is
+    left before this returns, so the other nodes can end while rank 0 goes on.
     """
-    steps = _steps(dataset, config, len(contexts))
-    identity = {
-        **asdict(config),
-        "epochs": None,
-        "devices": len(contexts),
-        "data": dataset.checksums,
-        "train_images": len(dataset.train_x),
-        "test_images": len(dataset.test_x),
-    }
-    net, trainer = _network(config, contexts)
+    if distributed.is_distributed(config.kvstore) != (job is not None):
+        raise ValueError(f"kvstore {config.kvstore!r}: pass job=distributed.join(kvstore) exactly when distributed")
+    rank, workers = (job.rank, job.workers) if job else (0, 1)
+    steps = _steps(dataset, config, len(contexts), workers)
+    batch = (config.batch_size // workers, config.batch_size)  # this worker's images per step, the step's
+    identity = _identity(dataset, config, contexts)
+    net, trainer = _network(config, contexts, job)
+    if job is not None:
+        _start_together(net, trainer, contexts, job, {**identity, "epochs": config.epochs, "devices": None})
     objective = Objective(net)
     objective.hybridize(static_alloc=True, static_shape=True)
     history, first_epoch = History.empty(), 1
@@ -239,38 +268,93 @@ def fit(
     # The whole data set lives on the first device; batches are slices of it.
     home = contexts[0]
     train_x, train_y = _on_device(dataset.train_x, dataset.train_y, home)
-    test_x, test_y = _on_device(dataset.test_x, dataset.test_y, home)
+    test = _on_device(dataset.test_x, dataset.test_y, home) if rank == 0 else None
+    saving = checkpoint_dir if rank == 0 else None
     for epoch in range(first_epoch, config.epochs + 1):
-        order = mx.nd.array(
-            np.random.default_rng([config.seed, epoch]).permutation(len(train_x)), ctx=home, dtype="int64"
-        )
+        order = _order(config, epoch, len(train_x), steps, job)
         shown = progress.epoch(epoch, config.epochs, steps) if progress else contextlib.nullcontext(_no_update)
-        check = _stop_if_not_finite(epoch, checkpoint_dir)
+        check = _stop_if_not_finite(epoch, saving)
         with shown as update:
-            batches = (train_x.take(order), train_y.take(order))
+            if job is not None:
+                update = job.kicking(update, f"training epoch {epoch}")
+            on_device = mx.nd.array(order, ctx=home, dtype="int64")
+            batches = (train_x.take(on_device), train_y.take(on_device))
             losses, hits, seconds = _train_epoch(
-                objective, trainer, batches, contexts, config, sync_every, check, update
+                objective, trainer, batches, contexts, batch, sync_every, check, update
             )
-        record = _epoch_record(epoch, objective, losses, hits, seconds, (test_x, test_y), config.batch_size)
+        record = _epoch_record(epoch, objective, losses, hits, seconds, test, config.batch_size)
         history = history.with_epoch(losses, hits, record)
-        if checkpoint_dir is not None:
-            _save_checkpoint(checkpoint_dir, epoch, net, trainer, identity, history)
+        if saving is not None:
+            _save_checkpoint(saving, epoch, net, trainer, identity, history)
         if progress:
             progress.end_epoch(record)
+    if job is not None:
+        job.release(trainer)
     return net, history
 
 
-def _network(config: TrainConfig, contexts: list[mx.Context]) -> tuple[model.LeNet, gluon.Trainer]:
-    """A fresh LeNet on every device, and its SGD trainer."""
+def _identity(dataset: data.Dataset, config: TrainConfig, contexts: list[mx.Context]) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed."""
+    return {
+        **asdict(config),
+        "epochs": None,
+        "kvstore": None,  # how gradients are summed does not change what is trained
+        "devices": len(contexts),
+        "data": dataset.checksums,
+        "train_images": len(dataset.train_x),
+        "test_images": len(dataset.test_x),
+    }
+
+
+def _order(config: TrainConfig, epoch: int, n_train: int, steps: int, job: distributed.Job | None) -> np.ndarray:
+    """The epoch's training images, in the order this process trains on them.
+
+    One permutation of the whole training set per epoch, from the seed and the epoch alone:
+    every worker of a job draws the same one and takes its share of it (_share).
+    """
+    order = np.random.default_rng([config.seed, epoch]).permutation(n_train)
+    return order if job is None else _share(order, steps, config.batch_size, job)
+
+
+def _network(
+    config: TrainConfig, contexts: list[mx.Context], job: distributed.Job | None = None
+) -> tuple[model.LeNet, gluon.Trainer]:
+    """A fresh LeNet on every device, and its SGD trainer.
+
+    The optimizer runs on each worker, on the summed gradients (update_on_kvstore=False): the
+    same update on every worker keeps them identical, and the trainer can save its state for
+    a checkpoint, which MXNet refuses when the servers run the optimizer.
+    """
     net = model.build(contexts, seed=config.seed)
     trainer = gluon.Trainer(
         net.collect_params(),
         "sgd",
         {"learning_rate": config.learning_rate, "momentum": config.momentum, "wd": config.weight_decay},
-        kvstore="device",
+        kvstore=job.kvstore if job is not None else config.kvstore,
         update_on_kvstore=False,
     )
     return net, trainer
+
+
+def _start_together(
+    net: model.LeNet, trainer: gluon.Trainer, contexts: list[mx.Context], job: distributed.Job, settings: dict
+) -> None:
+    """Check that this worker trains rank 0's settings on rank 0's data (distributed.Job.agree);
+    give every worker rank 0's initial weights, and wait until they have them.
+
+    Left to itself, Gluon sends them at the first step: each weight is pulled from the servers
+    beside that step's push-and-pull of its gradient, under the same key. With the optimizer
+    on the workers the servers hold the summed gradient once every worker has pushed, so a
+    pull answered after that returns the gradient as the weights: a third of the runs here
+    ended with wrong or unequal weights (mxnet 1.9.1). Gluon has no public call for "send the
+    weights now", hence the two private ones.
+    """
+    job.agree(settings)
+    for ctx in contexts:  # the weights' shapes are known after a first forward pass
+        net.logits(mx.nd.zeros((1, 1, 28, 28), ctx=ctx))
+    trainer._init_kvstore()
+    trainer._init_params()
+    mx.nd.waitall()
 
 
 def _resume(
@@ -295,7 +379,7 @@ def _train_epoch(
     trainer: gluon.Trainer,
     shuffled: tuple[mx.nd.NDArray, mx.nd.NDArray],
     contexts: list[mx.Context],
-    config: TrainConfig,
+    batch: tuple[int, int],
     sync_every: int,
     check: Callable[[np.ndarray], None],
     update: Update,
@@ -303,11 +387,15 @@ def _train_epoch(
     """One pass over the shuffled (images, labels) in batches; returns each batch's mean loss
     and accuracy, and the seconds it took.
 
+    `batch` is (this process's images per step, the whole step's): they differ when several
+    workers share each step. The gradients are summed over the whole step's images (the
+    kvstore sums the workers'), so the step divides by the whole step's batch.
+
     Losses and hits stay on the device and are read back every sync_every batches: reading
     them every batch costs a quarter of the throughput (benchmarks/RESULTS.md).
     """
     xs, ys = shuffled
-    batch_size = config.batch_size
+    batch_size, step_size = batch
     steps = len(xs) // batch_size
     home = contexts[0]
     losses, hits = [], []  # per-batch NDArrays of shape (1,), on the first device
@@ -328,7 +416,7 @@ def _train_epoch(
                 part[0].backward()
             loss_sum = mx.nd.add_n(*[part[2].as_in_context(home) for part in parts])
             right_sum = mx.nd.add_n(*[part[3].as_in_context(home) for part in parts])
-        trainer.step(batch_size)
+        trainer.step(step_size)
         losses.append(loss_sum)
         hits.append(right_sum)
         if (step + 1) % sync_every == 0 or step + 1 == steps:
@@ -336,7 +424,7 @@ def _train_epoch(
             losses, hits = [], []
             done = np.concatenate(read, axis=1)  # (2, batches so far)
             check(done[0])
-            rate = (step + 1) * batch_size / (time.perf_counter() - started)
+            rate = (step + 1) * step_size / (time.perf_counter() - started)
             update(step + 1, float(read[-1][0].mean()), float(read[-1][1].mean()), rate)
     seconds = time.perf_counter() - started
     done = np.concatenate(read, axis=1)
@@ -349,12 +437,14 @@ def _epoch_record(
     losses: np.ndarray,
     hits: np.ndarray,
     seconds: float,
-    test: tuple[mx.nd.NDArray, mx.nd.NDArray],
+    test: tuple[mx.nd.NDArray, mx.nd.NDArray] | None,
     batch_size: int,
 ) -> EpochRecord:
-    """The epoch's numbers: its batches' means, and the test set after it."""
+    """The epoch's numbers: its batches' means, and the test set after it (NaN without one).
+
+    `batch_size` is the whole step's: images per second count every worker's."""
     started = time.perf_counter()
-    test_loss, test_accuracy = evaluate_loss(objective, *test, batch_size)
+    test_loss, test_accuracy = evaluate_loss(objective, *test, batch_size) if test else (math.nan, math.nan)
     return EpochRecord(
         epoch=epoch,
         train_loss=float(losses.mean()),
