@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from reportgen import data
 from reportgen.errors import ReportgenError
@@ -105,6 +104,8 @@ def mcnemar_exact(fixed: int, broken: int) -> float:
     R's binom.test(fixed, fixed + broken) and, p being 1/2, min(1, 2 P(X <= min(fixed,
     broken))). 1.0 without discordant images.
     """
+    from scipy import stats  # a quarter second to import: only where a test is run
+
     _check_discordant(fixed, broken)
     if fixed + broken == 0:
         return 1.0
@@ -120,6 +121,8 @@ def mcnemar_exact_worse(fixed: int, broken: int) -> float:
     it is at most 0.05 (e.g. 5 broken, 0 fixed gives 1/32; 8 broken against 2 fixed gives
     56/1024 = 0.055, not enough). 1.0 without discordant images.
     """
+    from scipy import stats  # a quarter second to import: only where a test is run
+
     _check_discordant(fixed, broken)
     if fixed + broken == 0:
         return 1.0
@@ -132,6 +135,8 @@ def mcnemar_exact_worse(fixed: int, broken: int) -> float:
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson's score interval for a binomial proportion, without continuity correction:
     the p with (successes/n - p)^2 <= z^2 p (1 - p) / n, z the two-sided normal quantile."""
+    from scipy import stats  # a quarter second to import: only where a test is run
+
     if n <= 0 or not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n and n > 0, not {successes} of {n}")
     z = float(stats.norm.ppf(1 - (1 - confidence) / 2))

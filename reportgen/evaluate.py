@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from reportgen import curves, runfolder
 from reportgen.curves import RankingMetrics
@@ -191,6 +190,8 @@ def mcnemar_test(table: np.ndarray, correct: bool = True) -> tuple[float, int, f
     correction (|b - c| - 1)^2 / (b + c), which R applies only when b != c. A pair empty
     both ways contributes 0/0 = NaN, so the statistic and p-value are NaN, as in R.
     """
+    from scipy import stats  # a quarter second to import: only where a statistic is computed
+
     x = _check_table(table).astype(np.float64)
     k = len(x)
     df = k * (k - 1) // 2
@@ -206,6 +207,8 @@ def mcnemar_test(table: np.ndarray, correct: bool = True) -> tuple[float, int, f
 
 
 def _overall(table: np.ndarray) -> Overall:
+    from scipy import stats
+
     n = int(table.sum())
     correct = int(np.trace(table))
     rows, cols = table.sum(axis=1), table.sum(axis=0)  # predicted, reference totals

@@ -448,7 +448,7 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _qu
         runfolder.write_json(staged / "metrics.json", _metrics(evaluation.to_json(), comparison, verdicts))
         evaluation.per_image().save(staged / PREDICTIONS)
         inspected.save(staged / "inspection.npz")
-        drawn = _draw(staged, gathered, timer, say)
+        drawn = _draw(staged, gathered, run.formats, timer, say)
         record = _record(run, contexts, dataset, got, timer)
         _render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
         manifest = _finish(staged, replace(record, timings=dict(timer.seconds)))
@@ -494,7 +494,7 @@ def run_render(
     with runfolder.staging(run_dir) as staged:
         if opened is not None or run_gates:
             runfolder.write_json(staged / "metrics.json", _metrics(metrics, comparison, verdicts))
-        drawn = _draw(staged, gathered, timer, say)
+        drawn = _draw(staged, gathered, formats, timer, say)
         _render(staged, record, gathered, drawn, formats, templates, timer, say)
         manifest = _rendered(staged, previous, record, command, arguments, timer)
     gates.enforce(verdicts, manifest)
@@ -561,7 +561,9 @@ def _rendered(
     return manifest
 
 
-def _draw(staged: Path, gathered: Gathered, timer: Timer, say: Say) -> dict[str, figures.Figure]:
+def _draw(
+    staged: Path, gathered: Gathered, formats: tuple[str, ...], timer: Timer, say: Say
+) -> dict[str, figures.Figure]:
     say("drawing figures")
     with timer.stage("figures"):
         drawn = figures.make(
@@ -572,6 +574,7 @@ def _draw(staged: Path, gathered: Gathered, timer: Timer, say: Say) -> dict[str,
             gathered.pixels,
             baseline=gathered.baseline,
             comparison=gathered.comparison,
+            meanwhile=report.load_pdf_renderer if "pdf" in formats else None,
         )
     for figure in drawn.values():
         runfolder.write_bytes(staged / "figures" / figure.filename, figure.svg)

@@ -675,6 +675,12 @@ def url_fetcher(run_dir: Path):
     return RunFolderFetcher(fail_on_errors=True)
 
 
+def load_pdf_renderer() -> None:
+    """Import WeasyPrint (a third of a second: Pango, HarfBuzz, fontconfig), e.g. while other
+    processes draw the figures, rather than when the PDF is due."""
+    import weasyprint  # noqa: F401
+
+
 def render_pdf(context: dict[str, Any], run_dir: Path, templates: Path | None = None) -> bytes:
     """The same sections as the HTML, through pdf.html.j2 and WeasyPrint: A4, a title
     page, contents with page numbers, bookmarks, metadata."""

@@ -8,6 +8,7 @@ give the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from reportgen.compare import Baseline, Comparison
@@ -69,12 +70,14 @@ def make(
     baseline: Baseline | None = None,
     comparison: Comparison | None = None,
     processes: int | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, by name, in the order the report shows them; the
     baseline's section only with a baseline and its comparison.
 
     `pixels`: how the images entered the network ("unit" or "raw"); `processes`: how many
-    draw at once (default: one per core, see _pool.py).
+    draw at once (default: one per core, see _pool.py); `meanwhile`: what this process does
+    while other processes draw.
     """
     jobs: list[Job] = [
         partial(first_digits, dataset),
@@ -103,4 +106,4 @@ def make(
     for case in range(len(inspection.indices)):
         jobs.append(partial(inside_input, dataset, inspection, case, pixels))
         jobs.extend(partial(inside_layer, inspection, case, layer) for layer in LAYERS)
-    return {figure.name: figure for figure in draw(jobs, processes)}
+    return {figure.name: figure for figure in draw(jobs, processes, meanwhile)}

@@ -41,16 +41,25 @@ def workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
-def draw(jobs: list[Job], processes: int | None = None) -> list[Figure]:
+def draw(jobs: list[Job], processes: int | None = None, meanwhile: Callable[[], None] | None = None) -> list[Figure]:
     """Every job's Figure, in the jobs' order; the same figures whatever the number of processes
-    (at most `processes`, and never more than workers() allows)."""
+    (at most `processes`, and never more than workers() allows).
+
+    `meanwhile` runs in this process while the workers draw (where there are workers), e.g.
+    the imports the next stage needs, which would otherwise wait their turn.
+    """
     processes = workers() if processes is None else min(processes, workers())
     if processes <= 1 or len(jobs) <= 1:
+        if meanwhile is not None:
+            meanwhile()
         return [job() for job in jobs]
     global _jobs
     _jobs = jobs
     try:
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_run, range(len(jobs))))
+            drawn = pool.map(_run, range(len(jobs)))  # submitted now, collected below
+            if meanwhile is not None:
+                meanwhile()
+            return list(drawn)
     finally:
         _jobs = []

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import matplotlib
 import numpy as np
 from matplotlib import colors as mcolors
+from matplotlib import ticker
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Rectangle
 
@@ -116,7 +117,26 @@ def _new(height: float, width: float = WIDTH, layout: Literal["constrained"] | N
     return MplFigure(figsize=(width, min(height, MAX_HEIGHT)), layout=layout)
 
 
+def _plain_number(value: float, _position: int | None = None) -> str:
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+
+def _plain_log_ticks(fig: MplFigure) -> None:
+    """Log axes labelled 0.001, 1, 100, 1,000 rather than as powers of ten.
+
+    Plain numbers read at once where the axes count images or give rates; and matplotlib
+    typesets every 10^n label through its mathtext parser, a fifth of the drawing time of
+    a figure with log axes.
+    """
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_major_formatter(ticker.FuncFormatter(_plain_number))
+                axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def _finish(fig: MplFigure, name: str, caption: str, alt: str) -> Figure:
+    _plain_log_ticks(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})  # no timestamp in the file
     fig.clear()  # free the artists now rather than at the next garbage collection
