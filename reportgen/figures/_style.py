@@ -334,6 +334,26 @@ def _gallery(
     return ax, h_px * scale, (pad_x, top_px, pad_y, scale)
 
 
+def _titled_gallery(images: np.ndarray, lines: list[list[str]], title: str, row_height: float) -> MplFigure:
+    """Ten digits to a row under a one-line title, each with its text lines above it."""
+    height = 0.42 + -(-len(images) // 10) * row_height
+    fig = _new(height, layout=None)
+    fig.text(0.1 / WIDTH, 1 - 0.08 / height, title, fontsize=9, va="top")
+    _gallery(fig, images, 10, lines, left=0.1, top=0.32, width=WIDTH - 0.2, gap=0.1, line_height=0.15)
+    return fig
+
+
+def _confusion_axes(ax, k: int) -> None:
+    """A k x k table as caret prints it: rows the predictions, columns the reference on top."""
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("reference (the true label)")
+    ax.set_ylabel("prediction")
+    _bare(ax)
+
+
 def _class_colours(reference: int, prediction: int) -> list[str]:
     """Bar colours over the ten digits: the label blue, a wrong prediction vermilion."""
     colours = [GREY] * 10

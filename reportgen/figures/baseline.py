@@ -17,12 +17,10 @@ from reportgen.figures._style import (
     DIVERGING,
     PAD_PLAIN,
     VERMILION,
-    WIDTH,
     Figure,
-    _bare,
     _cmap,
+    _confusion_axes,
     _finish,
-    _gallery,
     _imshow,
     _luminance,
     _message,
@@ -30,6 +28,7 @@ from reportgen.figures._style import (
     _styled,
     _symmetric,
     _test_images,
+    _titled_gallery,
 )
 from reportgen.history import History
 
@@ -109,13 +108,7 @@ def baseline_confusion(comparison: Comparison) -> Figure:
             colour = "#B0B0B0" if value == 0 else ("black" if _luminance(cmap(norm(worse[r, c]))) > 0.35 else "white")
             text = "0" if value == 0 else f"{value:+d}".replace("-", "\u2212")
             ax.text(c, r, text, ha="center", va="center", fontsize=8, color=colour, gid=f"diff-{r}-{c}")
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    ax.xaxis.tick_top()
-    ax.xaxis.set_label_position("top")
-    ax.set_xlabel("reference (the true label)")
-    ax.set_ylabel("prediction")
-    _bare(ax)
+    _confusion_axes(ax, k)
     bar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02)
     bar.set_label("images: worse (red) or better (blue) than the baseline")
     counts = comparison.counts
@@ -148,20 +141,12 @@ def _changed(dataset: Dataset, changes: tuple[Change, ...], name: str, verb: str
         )
     shown = changes[:SHOWN]
     images = _test_images(dataset, [c.index for c in shown], f"the images this run {verb}")
-    cols = 10
-    rows = -(-len(shown) // cols)
-    height = 0.42 + rows * 1.18
-    fig = _new(height, layout=None)
-    fig.text(
-        0.1 / WIDTH,
-        1 - 0.08 / height,
-        f"{len(shown)} of the {total} test images this run {verb}, in test-set order: "
-        "index, label, then baseline → this run",
-        fontsize=9,
-        va="top",
-    )
     lines = [[f"#{c.index}", f"label {c.label}", f"{c.baseline_prediction} → {c.prediction}"] for c in shown]
-    _gallery(fig, images, cols, lines, left=0.1, top=0.32, width=WIDTH - 0.2, gap=0.1, line_height=0.15)
+    title = (
+        f"{len(shown)} of the {total} test images this run {verb}, in test-set order: "
+        "index, label, then baseline → this run"
+    )
+    fig = _titled_gallery(images, lines, title, row_height=1.18)
     first = shown[0]
     return _finish(
         fig,

@@ -20,8 +20,8 @@ from reportgen.figures._style import (
     SEQUENTIAL,
     VERMILION,
     Figure,
-    _bare,
     _cmap,
+    _confusion_axes,
     _finish,
     _imshow,
     _luminance,
@@ -54,13 +54,7 @@ def confusion(matrix: np.ndarray) -> Figure:
                 colour = "black" if _luminance(cmap(norm(value))) > 0.35 else "white"
             # gid: the cell's <g id> in the SVG, so a test (or a script) can find it
             ax.text(c, r, f"{value}", ha="center", va="center", fontsize=8, color=colour, gid=f"cell-{r}-{c}")
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    ax.xaxis.tick_top()
-    ax.xaxis.set_label_position("top")
-    ax.set_xlabel("reference (the true label)")
-    ax.set_ylabel("prediction")
-    _bare(ax)
+    _confusion_axes(ax, k)
     bar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02)
     bar.set_label("test images (log scale)")
     errors = table.copy()

@@ -20,6 +20,7 @@ from reportgen.figures._style import (
     _new,
     _styled,
     _test_images,
+    _titled_gallery,
 )
 
 # -- mistakes ---------------------------------------------------------------------------
@@ -124,21 +125,10 @@ def top_errors(dataset: Dataset, mistakes: tuple[Mistake, ...], limit: int = 20)
             "No test image was misclassified.",
             "The most confident mistakes: none, every test image was classified correctly.",
         )
-    indices = [e.index for e in errors]
-    images = _test_images(dataset, indices, "metrics.json top_errors")
-    cols = 10
-    rows = -(-len(errors) // cols)
-    height = 0.42 + rows * 1.02
-    fig = _new(height, layout=None)
-    fig.text(
-        0.1 / WIDTH,
-        1 - 0.08 / height,
-        "The most confident mistakes: label → prediction, and the probability the network gave its prediction",
-        fontsize=9,
-        va="top",
-    )
+    images = _test_images(dataset, [e.index for e in errors], "metrics.json top_errors")
     lines = [[f"{e.label} → {e.prediction}", f"p={e.confidence:.2f}"] for e in errors]
-    _gallery(fig, images, cols, lines, left=0.1, top=0.32, width=WIDTH - 0.2, gap=0.1, line_height=0.15)
+    title = "The most confident mistakes: label → prediction, and the probability the network gave its prediction"
+    fig = _titled_gallery(images, lines, title, row_height=1.02)
     worst = errors[0]
     return _finish(
         fig,
