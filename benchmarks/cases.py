@@ -212,21 +212,16 @@ def inspection() -> dict:
 
 
 def render_split(run: str) -> dict:
-    """The render's stages timed one by one: imports, HTML, PDF (figures: see the manifest)."""
+    """The render's stages timed one by one: imports, HTML, PDF (figures: see the manifest).
+    The run is read as `reportgen render` reads it (predictions.npz included: the ROC figure)."""
     started = time.perf_counter()
     import weasyprint  # noqa: F401  (imported here so the PDF's time is the PDF's)
 
     from reportgen import figures, pipeline, report
-    from reportgen.evaluate import Evaluation
-    from reportgen.history import History
-    from reportgen.inspection import Inspection
-    from reportgen.runfolder import MANIFEST, RunRecord, read_json
 
     imported = time.perf_counter() - started
     folder = Path(run)
-    record = RunRecord.from_json(read_json(folder / MANIFEST))
-    history, evaluation = History.load(folder / "history.json"), Evaluation.load(folder / "metrics.json")
-    inspected = Inspection.load(folder / "inspection.npz")
+    _, record, history, evaluation, inspected = pipeline._read_run(folder, per_image=False)
     dataset = pipeline._reload_data(record, None)
     drawn = figures.make(dataset, history, evaluation, inspected, record.model.pixels)
     context = report.context(record, history, evaluation, inspected, drawn)

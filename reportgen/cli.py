@@ -23,7 +23,7 @@ from reportgen import __version__, distributed, seed
 
 EXIT_CODES = "Exit codes: 0 success, 1 internal failure, 2 bad input or usage."
 GATES = "3 a gate (--fail-under, --max-drop, --fail-if-worse) failed; the report is written in full"
-LOST = "4 another node of the distributed job died or hung"
+LOST = f"{distributed.LOST} another node of the distributed job died or hung"
 EXIT_CODES_GATED = f"{EXIT_CODES[:-1]}, {GATES}."
 TRAIN_EXIT_CODES = f"{EXIT_CODES[:-1]}, {LOST}."
 BUILD_EXIT_CODES = f"{EXIT_CODES[:-1]}, {GATES}, {LOST}."
@@ -106,8 +106,8 @@ train_options = _stack(
         help="Where gradients are summed: local or device, over this machine's devices; dist_sync or "
         "dist_device_sync, over the workers of a distributed job (started by mxnet's tools/launch.py or "
         "the DMLC_* variables; every node runs this same command). In a job --batch-size is each step's "
-        "over all workers, rank 0 alone writes --out, and a node gives up (exit code 3) when another "
-        f"dies or nothing moves for {distributed.TIMEOUT_VARIABLE} seconds "
+        f"over all workers, rank 0 alone writes --out, and a node gives up (exit code {distributed.LOST}) when "
+        f"another dies or nothing moves for {distributed.TIMEOUT_VARIABLE} seconds "
         f"({distributed.DEFAULT_TIMEOUT:g} unless set).",
     ),
     _option("--resume", is_flag=True, help="Continue from the last checkpoint in --out."),
@@ -146,7 +146,7 @@ case_option = _option(
 
 report_options = _stack(
     _option("--format", "formats", default="html,pdf", show_default=True, metavar="html,pdf", help="What to write."),
-    _option("--title", default=None, help="The report's title.  [default: LeNet on MNIST]"),
+    _option("--title", default=None, help="The report's title.  [default: LeNet on MNIST; render: the run's own]"),
     _option(
         "--templates",
         type=existing_dir,
@@ -189,16 +189,11 @@ baseline_options = _stack(
 )
 
 
-def _gates(baseline, fail_under, max_drop, fail_if_worse):
-    """The gates asked for; those comparing with a baseline need --baseline (exit 2 before any work)."""
+def _gates(fail_under, max_drop, fail_if_worse):
+    """The gates asked for (the pipeline refuses those needing a baseline without one, before any work)."""
     from reportgen.gates import Gates
 
-    gates = Gates(fail_under=fail_under, max_drop=max_drop, fail_if_worse=fail_if_worse)
-    if gates.needing_baseline() and baseline is None:
-        raise click.UsageError(
-            f"{' and '.join(gates.needing_baseline())} compare with a baseline: give --baseline RUN_DIR"
-        )
-    return gates
+    return Gates(fail_under=fail_under, max_drop=max_drop, fail_if_worse=fail_if_worse)
 
 
 def _gated(run: Callable[[], dict | None], out: Path, quiet: bool) -> None:
@@ -263,7 +258,7 @@ class _Group(click.Group):
 @click.group(
     cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=EXIT_CODES_GATED,
+    epilog=BUILD_EXIT_CODES,
 )
 @click.version_option(__version__, "--version", prog_name="reportgen")
 def main() -> None:
@@ -339,7 +334,8 @@ def _done(out: Path, manifest: dict | None, quiet: bool) -> None:
     _warn_unpublished(manifest)
     if not quiet:
         files = ", ".join(sorted({name.split("/")[0] for name in manifest.get("files", {})}))
-        total = sum(manifest.get("timings", {}).values())
+        # After `render`, the run's timings are the build's; this command's are under "rendered".
+        total = sum(manifest.get("rendered", manifest).get("timings", {}).values())
         # In a distributed job, rank 0 is whichever worker registered first: say which machine.
         where = f" on {socket.gethostname()}" if manifest.get("training", {}).get("workers") else ""
         click.echo(f"wrote {out}/{where} ({files}) in {total:.1f} s", err=True)
@@ -380,7 +376,7 @@ def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, *
 @pixels_option
 @data_options
 @ctx_option
-@_option("--out", type=out_dir, required=True, help="Folder to write metrics.json into.")
+@_option("--out", type=out_dir, required=True, help="Folder to write metrics.json and predictions.npz into.")
 @verbosity
 def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
     """Evaluate a saved model on the test set: caret's statistics, worst confusion, calibration."""
@@ -468,7 +464,7 @@ def build(
     images; the gates then fail the command (exit 3) after the report is written.
     """
     _setup(verbose, quiet)
-    gates = _gates(baseline, fail_under, max_drop, fail_if_worse)
+    gates = _gates(fail_under, max_drop, fail_if_worse)
     from reportgen import pipeline
     from reportgen.progress import EpochBar
 
@@ -511,7 +507,7 @@ def render(run_dir, formats, title, templates, data_dir, baseline, fail_under, m
     the two runs, and metrics.json records the comparison; the gates then apply as for build.
     """
     _setup(verbose, quiet)
-    gates = _gates(baseline, fail_under, max_drop, fail_if_worse)
+    gates = _gates(fail_under, max_drop, fail_if_worse)
     from reportgen import pipeline
 
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))

@@ -245,7 +245,7 @@ def check_same_test_images(baseline: data.DataRecord, current: data.DataRecord, 
     or another number of them (--test-limit). The training data may differ: that is often
     the change under review. `source` is --baseline as the user typed it."""
     theirs, ours = _test_files(baseline.files), _test_files(current.files)
-    if theirs != ours:
+    if sorted(theirs.values()) != sorted(ours.values()):  # by content: the seed's file names are fine
         shown = [f"{name} {digest[:12]}" for name, digest in sorted(theirs.items())]
         here = [f"{name} {digest[:12]}" for name, digest in sorted(ours.items())]
         raise ReportgenError(

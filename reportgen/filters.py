@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import shlex
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from reportgen.layers import format_shape
@@ -98,3 +100,28 @@ FILTERS = {
     "shape": format_shape,
     "value": fmt_value,
 }
+
+
+def shown_path(path: str) -> str:
+    """A path as a published page shows it: as typed, but an absolute one only by its last
+    part, "…/name" (reports and sites are published; the building machine's folders are not).
+    The run's manifest.json keeps it as typed."""
+    for flavour in (PurePosixPath, PureWindowsPath):
+        if flavour(path).is_absolute() or flavour(path).drive:
+            return f"\u2026/{flavour(path).name}"
+    return path
+
+
+def shown_value(value: Any) -> Any:
+    """An option's value as a published page shows it: absolute paths shortened."""
+    return shown_path(value) if isinstance(value, str) else value
+
+
+def shown_command(command: str) -> str:
+    """A command line with every absolute path shortened (shown_path)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # an unbalanced quote: show it as it is
+        return command
+    # "…/name" needs no quotes (shlex.quote would add them for the ellipsis).
+    return " ".join(shown if (shown := shown_path(word)) != word else shlex.quote(word) for word in words)

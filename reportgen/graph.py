@@ -98,7 +98,7 @@ def _ints(text: str | None) -> tuple[int, ...]:
     """ "(5, 5)", "[5,5]", "5" -> (5, 5) or (5,); None, "None" and "()" -> ()."""
     if text is None:
         return ()
-    return tuple(int(float(v)) for v in re.findall(r"-?[0-9.]+", text))
+    return tuple(int(float(v)) for v in re.findall(r"-?[0-9]+(?:\.[0-9]+)?", text))
 
 
 def _int(text: str | None, default: int) -> int:
@@ -341,7 +341,10 @@ def match_text(text: str, where: str) -> Match:
         if layer == "flat" and node.op == "FullyConnected" and _bool(node.attrs.get("flatten"), True):
             found.append(Matched(layer, None, None))
             continue
-        how = difference(node, layer)
+        try:
+            how = difference(node, layer)
+        except ValueError as e:  # a setting that is not a number where MXNet writes one
+            raise ModelError(f"{where}: {layer} ('{node.name}'): unreadable setting ({e})") from None
         if how is not None:
             raise ModelError(f"{where}: {_refusal(ops, j, i, how)}")
         found.append(Matched(layer, node.name, node.op, _params(nodes, node, layer, where)))

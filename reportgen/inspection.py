@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
     from reportgen.model import Network
 
-_CASE_ARRAYS = ("indices", "labels", "predictions")
-
 
 @dataclass(frozen=True)
 class Inspection:

@@ -112,7 +112,7 @@ class BaselineFolder:
     source: str  # as the user typed it
     folder: Path
     record: RunRecord
-    predictions: Path | None  # its predictions.npz; None: predict afresh with its model
+    predictions: Predictions | None  # its predictions.npz, read; None: predict afresh with its model
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,13 +265,17 @@ def open_baseline(path: Path, current: data.DataRecord) -> BaselineFolder:
         raise ReportgenError(f"--baseline {path}: not a reportgen run folder (no {runfolder.MANIFEST})")
     record = RunRecord.from_json(runfolder.read_json(made), str(made))
     compare.check_same_test_images(record.data, current, str(path))
-    if (folder / PREDICTIONS).is_file():
-        return BaselineFolder(str(path), folder, record, folder / PREDICTIONS)
+    if (folder / PREDICTIONS).is_file():  # read now: a damaged file is refused before training
+        return BaselineFolder(str(path), folder, record, Predictions.load(folder / PREDICTIONS))
     if not (folder / "model").is_dir():
         raise ReportgenError(
             f"--baseline {path}: no {PREDICTIONS} and no model/ to make it with; rebuild the baseline "
             f"(reportgen build ... --out {path}) or evaluate its model (reportgen evaluate --model MODEL --out {path})"
         )
+    from reportgen import graph, saved
+
+    found = saved.find(str(folder))  # the files, and a network of the seed's shape, before training
+    graph.match_text(found.symbol.read_text(), str(found.symbol))
     return BaselineFolder(str(path), folder, record, None)
 
 
@@ -282,8 +286,7 @@ def _baseline(
     this run's test images (the one place a baseline's model is loaded)."""
     with timer.stage("baseline"):
         if opened.predictions is not None:
-            per_image = Predictions.load(opened.predictions)
-            evaluation = evaluate.score(per_image.probabilities, per_image.labels)
+            evaluation = evaluate.score(opened.predictions.probabilities, opened.predictions.labels)
         else:
             devices = contexts()
             got = _load_model(str(opened.folder), None, devices, Timer())
@@ -306,8 +309,9 @@ def _compare(
 
 
 def _metrics(body: dict[str, Any], comparison: Comparison | None, verdicts: tuple[Verdict, ...]) -> dict[str, Any]:
-    """metrics.json: the evaluation, and the comparison and gates when there are any."""
-    body = {key: value for key, value in body.items() if key not in ("comparison", "gates")}
+    """metrics.json: the evaluation, this command's gates, and its comparison, or the one the
+    body already holds when this command compared with nothing (a render with a gate only)."""
+    body = {key: value for key, value in body.items() if key != "gates"}
     if comparison is not None:
         body["comparison"] = comparison.to_json()
     if verdicts:
@@ -342,8 +346,16 @@ def _save_model(got: Obtained, staged: Path) -> None:
     got.history.save(staged / "history.json")
 
 
-def _finish(staged: Path, record: RunRecord, **more: Any) -> dict[str, Any]:
-    manifest = runfolder.manifest(record, runfolder.file_table(staged), **more)
+def _finish(staged: Path, record: RunRecord, keep: Path | None = None) -> dict[str, Any]:
+    """manifest.json for the staged files; with `keep` (the run folder they join), also the
+    files an earlier command wrote there and left as they were, so the record still vouches
+    for them (`evaluate` into a `train` folder, say)."""
+    files = runfolder.file_table(staged)
+    if keep is not None and (keep / runfolder.MANIFEST).is_file():
+        earlier = runfolder.read_json(keep / runfolder.MANIFEST).get("files")
+        if isinstance(earlier, dict):
+            files = {**{k: v for k, v in earlier.items() if k not in files and (keep / k).is_file()}, **files}
+    manifest = runfolder.manifest(record, dict(sorted(files.items())))
     runfolder.write_json(staged / runfolder.MANIFEST, manifest)
     return manifest
 
@@ -390,7 +402,7 @@ def run_evaluate(run: RunSettings) -> dict[str, Any]:
     with runfolder.staging(run.out) as staged:
         evaluation.save(staged / "metrics.json")
         evaluation.per_image().save(staged / PREDICTIONS)
-        return _finish(staged, _record(run, contexts, dataset, got, timer))
+        return _finish(staged, _record(run, contexts, dataset, got, timer), keep=run.out)
 
 
 def run_inspect(run: RunSettings) -> dict[str, Any]:
@@ -404,12 +416,14 @@ def run_inspect(run: RunSettings) -> dict[str, Any]:
     inspected = _inspect(got, dataset, run.cases, evaluation, contexts, timer)
     with runfolder.staging(run.out) as staged:
         inspected.save(staged / "inspection.npz")
-        return _finish(staged, _record(run, contexts, dataset, got, timer))
+        return _finish(staged, _record(run, contexts, dataset, got, timer), keep=run.out)
 
 
 def _check_gates(run_gates: Gates, baseline: Path | None) -> None:
     if run_gates.needing_baseline() and baseline is None:
-        raise ReportgenError(f"{' and '.join(run_gates.needing_baseline())} compare with a baseline: give --baseline")
+        raise ReportgenError(
+            f"{' and '.join(run_gates.needing_baseline())} compare with a baseline: give --baseline RUN_DIR"
+        )
 
 
 def run_build(run: RunSettings, progress: Progress | None = None, say: Say = _quiet) -> dict[str, Any] | None:
@@ -504,21 +518,14 @@ def run_render(
 def _read_run(run_dir: Path, per_image: bool) -> tuple[dict[str, Any], RunRecord, History, Evaluation, Inspection]:
     """A finished run's files; its predictions.npz, when kept, brings back the per-image
     arrays and curves (required with `per_image`, for a comparison)."""
-    if not run_dir.is_dir():
-        raise ReportgenError(f"{run_dir}: no such run folder")
-    missing = [
-        name
-        for name in (runfolder.MANIFEST, "history.json", "metrics.json", "inspection.npz")
-        if not (run_dir / name).is_file()
-    ]
-    if missing:
-        raise ReportgenError(
-            f"{run_dir}: not a finished reportgen run (no {missing[0]}); make one with reportgen build"
-        )
+    read = ["history.json", "metrics.json", "inspection.npz"]
+    runfolder.check_finished(run_dir, (runfolder.MANIFEST, *read))
     previous = runfolder.read_json(run_dir / runfolder.MANIFEST)
     record = RunRecord.from_json(previous, str(run_dir / runfolder.MANIFEST))
-    evaluation = Evaluation.load(run_dir / "metrics.json")
     kept = run_dir / PREDICTIONS
+    listed = previous.get("files")
+    runfolder.check_listed(run_dir, listed if isinstance(listed, dict) else {}, read + ([PREDICTIONS] * kept.is_file()))
+    evaluation = Evaluation.load(run_dir / "metrics.json")
     if kept.is_file():
         evaluation = evaluation.with_predictions(Predictions.load(kept), str(kept))
     elif per_image:

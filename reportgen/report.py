@@ -14,7 +14,7 @@ import datetime as _dt
 import traceback
 import urllib.parse
 import urllib.request
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,16 @@ from reportgen.compare import Baseline, Comparison
 from reportgen.data import PIXEL_SCALINGS
 from reportgen.errors import RenderError
 from reportgen.evaluate import Evaluation, WorstPair
-from reportgen.filters import FILTERS, fmt_pct, fmt_points, fmt_pvalue, is_missing
+from reportgen.filters import (
+    FILTERS,
+    fmt_pct,
+    fmt_points,
+    fmt_pvalue,
+    is_missing,
+    shown_command,
+    shown_path,
+    shown_value,
+)
 from reportgen.gates import Verdict
 from reportgen.history import History
 from reportgen.inspection import Inspection
@@ -270,7 +279,8 @@ def _confusion(matrix: list[list[int]], worst: WorstPair) -> dict[str, Any]:
     return {"classes": list(range(len(matrix))), "rows": rows, "column_totals": columns}
 
 
-def _training_seconds(record: RunRecord, history: History) -> float | None:
+def training_seconds(record: RunRecord, history: History) -> float | None:
+    """How long training took: the training stage, else the epochs of its history; None if neither."""
     if "train" in record.timings:
         return record.timings["train"]
     seconds = [e.seconds for e in history.epochs if not is_missing(e.seconds)]
@@ -385,7 +395,7 @@ def _headline(record: RunRecord, history: History, evaluation: Evaluation) -> di
         "n_test": evaluation.n_test,
         "correct": correct,
         "errors": evaluation.n_test - correct,
-        "training_seconds": _training_seconds(record, history),
+        "training_seconds": training_seconds(record, history),
         "images_per_second": _images_per_second(history),
         "contexts": list(record.contexts),
         "epochs_run": len(history.epochs),
@@ -407,8 +417,8 @@ def _reproducibility(record: RunRecord) -> dict[str, Any]:
     # A report cannot time its own rendering: that figure is in the manifest only.
     timings = {stage: seconds for stage, seconds in record.timings.items() if stage != "render"}
     return {
-        "command": record.command,
-        "arguments": dict(record.arguments),
+        "command": shown_command(record.command),
+        "arguments": {key: shown_value(value) for key, value in record.arguments.items()},
         "versions": dict(record.versions),
         "platform": record.platform,
         "checksums": _checksums(record.data.files),
@@ -507,7 +517,7 @@ def _against(record: RunRecord, baseline: Baseline, comparison: Comparison) -> d
         comparison.accuracy_difference_upper,
     )
     return {
-        "source": baseline.source,
+        "source": shown_path(baseline.source),
         "predicted_afresh": baseline.predicted_afresh,
         "has_history": baseline.history is not None,
         "record": baseline.record,
@@ -601,9 +611,9 @@ def context(
         "sections": {entry["id"]: entry for entry in toc},
         "seed": _seed(),
         "headline": _headline(record, history, evaluation),
-        "data": record.data,
+        "data": replace(record.data, dir=None if record.data.dir is None else shown_path(record.data.dir)),
         "training": dict(record.training),
-        "model": record.model,
+        "model": replace(record.model, source=shown_path(record.model.source)),
         "trained_here": record.model.source == TRAINED_HERE,
         "pixels": _pixels(record.model),
         "parameters_total": parameters,

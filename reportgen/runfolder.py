@@ -53,7 +53,9 @@ def staging(out: Path, finish: Callable[[Path, Path], None] | None = None) -> It
     `finish(staged, out)` does the moving; `publish` unless given (the site replaces
     what its earlier version wrote instead of keeping it).
     """
-    out = Path(out)
+    # Absolute, without resolving links: Path(".") has no name and is its own parent, which
+    # would put the staging folder inside the run folder rather than beside it.
+    out = Path(os.path.abspath(out))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -169,6 +171,33 @@ def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
 def sha256(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def check_finished(folder: Path, needed: tuple[str, ...]) -> None:
+    """Refuse a folder that is not a finished run: no such folder, or one of `needed` missing."""
+    if not folder.is_dir():
+        raise ReportgenError(f"{folder}: no such run folder")
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        raise ReportgenError(f"{folder}: not a finished reportgen run (no {missing[0]}); make one with reportgen build")
+
+
+def check_listed(folder: Path, listed: dict[str, Any], names: list[str]) -> None:
+    """Refuse files that are not what the run's manifest.json recorded: a later command wrote
+    them, or something changed them since (a `train` into a built run folder, say, leaves the
+    old report's metrics beside a new model)."""
+    for name in names:
+        entry = listed.get(name)
+        recorded = entry.get("sha256") if isinstance(entry, dict) else None
+        if recorded is None:
+            raise ReportgenError(
+                f"{folder / name}: not among the files its {MANIFEST} records (another command wrote the "
+                "folder since); build the run again"
+            )
+        if recorded != sha256(folder / name):
+            raise ReportgenError(
+                f"{folder / name}: differs from the run's {MANIFEST} (changed after the run was built?)"
+            )
 
 
 def file_table(root: Path) -> dict[str, dict]:

@@ -7,8 +7,9 @@ seed's LeNet by its structure (graph.py), whatever its layers are called; the pa
 read with mx.nd.load and checked against each layer's shapes. SymbolBlock.imports cannot be
 used: a SoftmaxOutput head asks for its label ("Parameter 'SoftM_label' is missing").
 
-mxnet loads inside load(), so finding and matching a model is cheap and happens before any
-data is read.
+Finding and matching a model only reads its files (no network is built until load()), so a
+wrong --model is refused before any data is read or training starts. The module imports
+model.py, and with it mxnet: the commands that load a model run one.
 """
 
 from __future__ import annotations

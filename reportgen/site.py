@@ -25,13 +25,13 @@ import shutil
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen import __version__, report, runfolder
 from reportgen.errors import DataError, ReportgenError
 from reportgen.evaluate import Evaluation
-from reportgen.filters import is_missing
+from reportgen.filters import shown_path
 from reportgen.history import History
 from reportgen.runfolder import TRAINED_HERE, RunRecord
 
@@ -143,44 +143,26 @@ class Run:
     files: tuple[str, ...]  # what the site copies, relative to the folder, sorted
 
 
-def _check_finished(folder: Path) -> None:
-    if not folder.is_dir():
-        raise ReportgenError(f"{folder}: no such run folder")
-    missing = [name for name in NEEDED if not (folder / name).is_file()]
-    if missing:
-        raise ReportgenError(f"{folder}: not a finished reportgen run (no {missing[0]}); make one with reportgen build")
-
-
 def _files(folder: Path, listed: dict[str, Any]) -> tuple[str, ...]:
     """The files to copy; each one the manifest lists must still be what the run wrote."""
     names = [name for name in COPIED if (folder / name).is_file()]
     figures = folder / "figures"
     if figures.is_dir():
         names += [f"figures/{p.name}" for p in sorted(figures.iterdir()) if p.is_file() and not p.name.startswith(".")]
-    for name in names:
-        entry = listed.get(name)
-        recorded = entry.get("sha256") if isinstance(entry, dict) else None
-        if recorded is not None and recorded != runfolder.sha256(folder / name):
-            raise ReportgenError(
-                f"{folder / name}: differs from the run's manifest.json (changed after the run was built?)"
-            )
+    runfolder.check_listed(folder, listed, [name for name in names if name != runfolder.MANIFEST])
     return tuple(sorted(names))
 
 
 def _training_seconds(folder: Path, record: RunRecord) -> float | None:
-    """As the report's summary says it: the training stage, else the epochs of its history."""
-    if "train" in record.timings:
-        return record.timings["train"]
-    if not (folder / "history.json").is_file():
-        return None
-    seconds = [e.seconds for e in History.load(folder / "history.json").epochs if not is_missing(e.seconds)]
-    return sum(seconds) if seconds else None
+    """As the report's summary says it (report.training_seconds)."""
+    kept = folder / "history.json"
+    return report.training_seconds(record, History.load(kept) if kept.is_file() else History.empty())
 
 
 def read_run(folder: Path, name: str) -> Run:
     """One run folder into typed values; a folder that is not a finished run is refused."""
     folder = Path(folder)
-    _check_finished(folder)
+    runfolder.check_finished(folder, NEEDED)
     manifest = runfolder.read_json(folder / runfolder.MANIFEST)
     record = RunRecord.from_json(manifest, str(folder / runfolder.MANIFEST))
     _created(record.created, str(folder / runfolder.MANIFEST))
@@ -273,15 +255,6 @@ class Index:
         }
 
 
-def shown(path: str) -> str:
-    """A path as the index may show it: as typed, but an absolute one only by its last part
-    (the site is published; the building machine's folders are not)."""
-    for flavour in (PurePosixPath, PureWindowsPath):
-        if flavour(path).is_absolute() or flavour(path).drive:
-            return f"\u2026/{flavour(path).name}"
-    return path
-
-
 def _created(created: str, source: str) -> _dt.datetime:
     try:
         when = _dt.datetime.fromisoformat(created)
@@ -311,8 +284,8 @@ def row(run: Run) -> Row:
         epochs=record.model.epoch,
         training_seconds=run.training_seconds,
         devices=record.contexts,
-        model=record.model.source if record.model.source == TRAINED_HERE else shown(record.model.source),
-        comparison=None if comparison is None else replace(comparison, baseline=shown(comparison.baseline)),
+        model=record.model.source if record.model.source == TRAINED_HERE else shown_path(record.model.source),
+        comparison=None if comparison is None else replace(comparison, baseline=shown_path(comparison.baseline)),
         gates=run.extras.gates,
         html=_link(run.name, "report.html"),
         pdf=_link(run.name, "report.pdf") if "report.pdf" in run.files else None,
@@ -425,8 +398,7 @@ def _copy(run: Run, into: Path) -> None:
 def write(
     site: Path, runs: Sequence[Run], index: Index, chart: Figure, html: str, earlier: frozenset[str] = frozenset()
 ) -> None:
-    # Absolute, so that the staging folder lands beside the site even for --out .
-    with runfolder.staging(Path(os.path.abspath(site)), finish=_swap_in(earlier)) as staged:
+    with runfolder.staging(site, finish=_swap_in(earlier)) as staged:
         (staged / RUNS).mkdir()
         for run in runs:
             _copy(run, staged / RUNS / run.name)

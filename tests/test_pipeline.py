@@ -102,6 +102,10 @@ def test_render_gives_the_same_html_without_the_model(built, tmp_path, runner):
     assert manifest["rendered"]["command"].startswith("reportgen render")
     assert manifest["files"]["report.html"]["sha256"] == hashlib.sha256((run / "report.html").read_bytes()).hexdigest()
     assert manifest["files"]["report.pdf"] == read_json(built / "manifest.json")["files"]["report.pdf"]
+    # The time said is this rendering's, not the build's the manifest still records.
+    took = sum(manifest["rendered"]["timings"].values())
+    assert result.stderr.strip().splitlines()[-1].endswith(f" in {took:.1f} s")
+    assert took < sum(manifest["timings"].values())
 
 
 def test_a_failing_build_leaves_the_previous_report_whole(built, tmp_path, runner):
@@ -208,7 +212,11 @@ def test_evaluate_and_inspect_commands(built, tmp_path, runner):
     with np.load(out / "inspection.npz") as saved, np.load(built / "inspection.npz") as first:
         assert saved["indices"].tolist() == [first["indices"][0], 3]
         assert np.array_equal(saved["act2"][0], first["act2"][0])
-    assert set(read_json(out / "manifest.json")["files"]) == {"inspection.npz"}  # this command's files
+    # This command's file, and those the evaluate before it wrote there, which the record keeps vouching for.
+    listed = read_json(out / "manifest.json")["files"]
+    assert set(listed) == {"inspection.npz", "metrics.json", "predictions.npz"}
+    for name, entry in listed.items():
+        assert entry["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest(), name
 
 
 @pytest.mark.parametrize(
@@ -481,6 +489,10 @@ def test_a_run_made_before_predictions_npz_still_renders(built, pair, tmp_path, 
     for row in metrics["by_class"]:
         del row["roc_auc"], row["average_precision"]
     (old / "metrics.json").write_text(json.dumps(metrics))
+    manifest = read_json(old / "manifest.json")  # as such a run recorded them
+    del manifest["files"]["predictions.npz"]
+    manifest["files"]["metrics.json"]["sha256"] = hashlib.sha256((old / "metrics.json").read_bytes()).hexdigest()
+    (old / "manifest.json").write_text(json.dumps(manifest))
     result = runner.invoke(main, ["render", "-q", str(old), "--format", "html"])
     assert result.exit_code == 0, result.output
     assert "Not recorded" in (old / "report.html").read_text()
@@ -543,3 +555,32 @@ def test_baseline_gates_without_a_baseline_are_a_usage_error(tmp_path, runner, g
     assert result.exit_code == 2, result.output
     assert f"{gate[0]} compare with a baseline: give --baseline RUN_DIR" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_run_folder_rewritten_by_train_is_not_rendered_as_one_run(built, tmp_path, runner):
+    run = tmp_path / "run"
+    shutil.copytree(built, run)
+    result = runner.invoke(
+        main, ["train", "-q", "--epochs", "1", "--train-limit", "1000", "--test-limit", "1000", "--out", str(run)]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["render", "-q", str(run)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {run / 'metrics.json'}: not among the files its manifest.json records")
+
+
+def test_evaluate_and_inspect_into_a_train_folder_make_a_run_to_render(trained_run, tmp_path, runner):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    for command in (["evaluate"], ["inspect", "--case", "worst"]):
+        result = runner.invoke(main, [*command, "-q", "--model", str(run), "--test-limit", "1000", "--out", str(run)])
+        assert result.exit_code == 0, result.output
+    listed = read_json(run / "manifest.json")["files"]
+    assert {"history.json", "metrics.json", "predictions.npz", "inspection.npz", "model/lenet-0001.params"} <= set(
+        listed
+    )
+    for name, entry in listed.items():  # what the record vouches for is what is on disk
+        assert entry["sha256"] == hashlib.sha256((run / name).read_bytes()).hexdigest(), name
+    result = runner.invoke(main, ["render", "-q", str(run), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").is_file()

@@ -501,3 +501,21 @@ def test_training_shows_images_per_second(html):
     assert [row[-1] for row in rows] == ["5,001", "5,002"]
     overall = (5001 * 11 + 5002 * 12) / (11 + 12)  # images over seconds, both epochs
     assert f", {overall:,.0f} images a second." in html
+
+
+def test_absolute_paths_of_the_building_machine_are_shortened():
+    """A published report names no folder of the machine that built it (the manifest keeps them)."""
+    from dataclasses import replace
+
+    from reportgen.runfolder import ModelRecord
+
+    record = make_record(
+        command="reportgen build --model /home/someone/mnist/mnistModel --out /srv/runs/x --epochs 2",
+        arguments={"model": "/home/someone/mnist/mnistModel", "out": "/srv/runs/x", "epochs": 2},
+        model=ModelRecord(source="/home/someone/mnist/mnistModel", epoch=1),
+    )
+    record = replace(record, data=replace(record.data, dir="/data/mnist"))
+    html = report.render_html(make_context(record=record))
+    for folder in ("/home/someone", "/srv/runs", "/data/mnist"):
+        assert folder not in html, folder
+    assert "\u2026/mnistModel" in html and "--out \u2026/x" in html and "\u2026/mnist" in html

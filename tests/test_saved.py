@@ -348,6 +348,20 @@ def test_another_network_is_refused_naming_the_first_difference(changes, message
     assert caught.value.format_message() == f"m-symbol.json: {message}"
 
 
+def test_a_setting_that_is_not_a_number_is_refused_as_bad_input():
+    def changed(op: str, key: str, value: str) -> str:
+        graph_ = json.loads(seed_symbol(head="softmax").tojson())
+        node = next(n for n in graph_["nodes"] if n["op"] == op)
+        node.setdefault("attrs", {})[key] = value
+        return json.dumps(graph_)
+
+    assert graph.match_text(changed("Convolution", "num_filter", "20"), "m").names()["conv1"] == "Conv1"
+    with pytest.raises(ModelError, match=r"m: conv1 \('Conv1'\): \(2,\.\) filters, expected 20"):
+        graph.match_text(changed("Convolution", "num_filter", "(2,.)"), "m")
+    with pytest.raises(ModelError, match=r"m: softm \('SoftM'\): unreadable setting"):
+        graph.match_text(changed("softmax", "temperature", "warm"), "m")
+
+
 def test_graphs_that_are_not_one_chain_are_refused():
     two = mx.sym.Group([seed_symbol(), seed_symbol(head="none")])
     with pytest.raises(ModelError, match=r"the graph has 2 outputs \(SoftM, Full2\), expected one"):

@@ -49,8 +49,9 @@ def main() -> int:
 
     def note(args: threading.ExceptHookArgs) -> None:
         code = exit_code(args.exc_value) if args.exc_value is not None else None
-        if code is None:
+        if code is None:  # not a node's exit: a launcher thread failed; show it, and fail
             threading.__excepthook__(args)
+            failed.append(1)
         else:  # one line instead of the thread's traceback and the node's whole environment
             failed.append(code)
             print(f"launch: a node of the job exited with code {code}", file=sys.stderr)
@@ -64,7 +65,8 @@ def main() -> int:
     for thread in threading.enumerate():
         if thread is not threading.current_thread():
             thread.join()
-    return 1 if failed else 0
+    # The most telling code: 4 (a node lost the job) over 3 (a gate) over 2 (bad input) over 1.
+    return max((code for code in failed if 0 < code < 128), default=1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -181,7 +181,7 @@ def _epoch_lines(ax, history: History, key: str, colour: str, who: str) -> None:
 
 @_styled
 def baseline_training(history: History, baseline_history: History | None) -> Figure:
-    runs = [(h, colour, who) for h, colour, who in ((baseline_history, BASELINE, "baseline"), (history, BLUE, "run"))]
+    runs = ((baseline_history, BASELINE, "baseline"), (history, BLUE, "run"))
     drawn = [(h, colour, who) for h, colour, who in runs if h is not None and h.epochs]
     if not drawn:
         return _message(
