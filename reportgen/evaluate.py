@@ -459,7 +459,7 @@ class Evaluation:
                 ),
                 calibration=Calibration(
                     bins=tuple(CalibrationBin(**bin_) for bin_ in calibration["bins"]),
-                    ece=_nan_for_none(calibration["ece"]),
+                    ece=runfolder.nan_for_none(calibration["ece"]),
                 ),
                 n_test=int(body["n_test"]),
             )
@@ -479,10 +479,6 @@ def _class_row(row: ClassStats) -> dict[str, Any]:
     return {"class": values.pop("digit"), **values}
 
 
-def _nan_for_none(value: Any) -> Any:
-    return math.nan if value is None else value
-
-
 def _record(kind: type, values: dict[str, Any]) -> Any:
     """A dataclass from a JSON object: its fields, null read as NaN; a field with a default
     (added after metrics.json files were written without it) may be missing."""
@@ -490,7 +486,7 @@ def _record(kind: type, values: dict[str, Any]) -> Any:
     missing = [name for name in required if name not in values]
     if missing:
         raise KeyError(missing[0])
-    return kind(**{f.name: _nan_for_none(values[f.name]) for f in fields(kind) if f.name in values})
+    return kind(**{f.name: runfolder.nan_for_none(values[f.name]) for f in fields(kind) if f.name in values})
 
 
 def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:

@@ -6,7 +6,6 @@ read it without loading the training stage. history.json is its serialization.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -76,12 +75,13 @@ class History:
             batches = body["batches"]
             names = [f.name for f in fields(EpochRecord)]
             epochs = tuple(
-                EpochRecord(**{name: _number(record.get(name)) for name in names}) for record in body["epochs"]
+                EpochRecord(**{name: runfolder.nan_for_none(record.get(name)) for name in names})
+                for record in body["epochs"]
             )
             return cls(
                 np.array([b["epoch"] for b in batches], np.int64).reshape(-1),
-                np.array([_number(b["loss"]) for b in batches], np.float64).reshape(-1),
-                np.array([_number(b["accuracy"]) for b in batches], np.float64).reshape(-1),
+                np.array([runfolder.nan_for_none(b["loss"]) for b in batches], np.float64).reshape(-1),
+                np.array([runfolder.nan_for_none(b["accuracy"]) for b in batches], np.float64).reshape(-1),
                 epochs,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -93,8 +93,3 @@ class History:
     @classmethod
     def load(cls, path: Path) -> History:
         return cls.from_json(runfolder.read_json(path), str(path))
-
-
-def _number(value: Any) -> Any:
-    # JSON writes NaN as null; epochs recorded before images_per_second existed lack it.
-    return math.nan if value is None else value

@@ -99,6 +99,11 @@ def write_bytes(path: Path, payload: bytes) -> Path:
     return path
 
 
+def nan_for_none(value: Any) -> Any:
+    """JSON's null back to NaN, where jsonable wrote NaN as null (or an older run left a field out)."""
+    return math.nan if value is None else value
+
+
 def jsonable(value):
     """NaN and infinities become null, numpy scalars and arrays plain Python."""
     if isinstance(value, dict):
