@@ -9,14 +9,16 @@ STAMP := $(VENV)/.installed
 report: $(STAMP)
 	$(VENV)/bin/reportgen build
 
-# The linter, the format check and the type checker first (seconds), then the tests.
+# The linters first (seconds), then the tests.
 test: lint
 	$(VENV)/bin/python -m pytest
 
+# ruff, the type checker, and the layers' contracts (pyproject.toml, [tool.importlinter]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check reportgen tests benchmarks tools
 	$(VENV)/bin/ruff format --check reportgen tests benchmarks tools
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench.py

@@ -146,12 +146,12 @@ def passes(images: int) -> None:
     print("| pass | seconds | images/s |")
     print("|---|---:|---:|")
     print(
-        f"| evaluate.predict over {inference['images']:,} test images (batch 1000) | "
+        f"| predict.predict over {inference['images']:,} test images (batch 1000) | "
         f"{inference['seconds']:.2f} | {inference['images_per_second']:,.0f} |"
     )
-    print(f"| inspection.run, one digit, all eleven layers (graph built included) | {inspect['one']:.3f} | |")
+    print(f"| inside.run, one digit, all eleven layers (graph built included) | {inspect['one']:.3f} | |")
     print(
-        f"| inspection.run, {inspect['many']:,} digits | {inspect['many_seconds']:.2f} | "
+        f"| inside.run, {inspect['many']:,} digits | {inspect['many_seconds']:.2f} | "
         f"{inspect['many'] / inspect['many_seconds']:,.0f} |"
     )
 

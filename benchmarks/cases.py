@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen import data, seed
+from reportgen import data, notebook
 
-BATCH = seed.BATCH_SIZE
+BATCH = notebook.BATCH_SIZE
 
 
 def _images(n: int) -> data.Dataset:
@@ -27,9 +27,9 @@ def _rate(n: int, seconds: float) -> float:
 
 
 def reportgen(n: str) -> dict:
-    from reportgen import train
+    from reportgen.net import devices, train
 
-    history = train.fit(_images(int(n)), train.TrainConfig(epochs=2), train.parse_contexts("cpu"))[1]
+    history = train.fit(_images(int(n)), train.TrainConfig(epochs=2), devices.parse_contexts("cpu"))[1]
     return {"images_per_second": history.epochs[1].images_per_second}
 
 
@@ -38,7 +38,7 @@ def _gluon_loop(n: str, hybridize: bool) -> dict:
     import mxnet as mx
     from mxnet import autograd, gluon
 
-    from reportgen import model
+    from reportgen.net import model
 
     dataset = _images(int(n))
     x = mx.nd.array(data.to_input(dataset.train_x))
@@ -51,7 +51,7 @@ def _gluon_loop(n: str, hybridize: bool) -> dict:
     trainer = gluon.Trainer(
         net.collect_params(),
         "sgd",
-        {"learning_rate": seed.LEARNING_RATE, "momentum": seed.MOMENTUM, "wd": seed.WEIGHT_DECAY},
+        {"learning_rate": notebook.LEARNING_RATE, "momentum": notebook.MOMENTUM, "wd": notebook.WEIGHT_DECAY},
     )
 
     def one_pass() -> float:
@@ -98,7 +98,7 @@ def module(n: str) -> dict:
     """mx.mod.Module.fit with NDArrayIter and the accuracy metric, as the seed trained."""
     import mxnet as mx
 
-    from reportgen import model
+    from reportgen.net import model
 
     dataset = _images(int(n))
     it = mx.io.NDArrayIter(
@@ -117,7 +117,11 @@ def module(n: str) -> dict:
         optimizer="sgd",
         initializer=model.initializer(),
         eval_metric="acc",
-        optimizer_params={"learning_rate": seed.LEARNING_RATE, "momentum": seed.MOMENTUM, "wd": seed.WEIGHT_DECAY},
+        optimizer_params={
+            "learning_rate": notebook.LEARNING_RATE,
+            "momentum": notebook.MOMENTUM,
+            "wd": notebook.WEIGHT_DECAY,
+        },
         epoch_end_callback=lambda *args: (mx.nd.waitall(), ends.append(time.perf_counter())),
     )
     return {"images_per_second": _rate(len(dataset.train_x), ends[1] - ends[0])}
@@ -136,7 +140,7 @@ def torch(n: str) -> dict:
     import torch
     from torch import nn
 
-    torch.manual_seed(seed.SEED)
+    torch.manual_seed(notebook.SEED)
     dataset = _images(int(n))
     x = torch.from_numpy(data.to_input(dataset.train_x))
     y = torch.from_numpy(dataset.train_y.astype(np.int64))
@@ -153,7 +157,7 @@ def torch(n: str) -> dict:
         nn.Linear(500, 10),
     )
     optimizer = torch.optim.SGD(
-        net.parameters(), lr=seed.LEARNING_RATE, momentum=seed.MOMENTUM, weight_decay=seed.WEIGHT_DECAY
+        net.parameters(), lr=notebook.LEARNING_RATE, momentum=notebook.MOMENTUM, weight_decay=notebook.WEIGHT_DECAY
     )
     loss_fn = nn.CrossEntropyLoss()
 
@@ -183,13 +187,13 @@ def sgemm() -> dict:
 def inference(n: str) -> dict:
     import mxnet as mx
 
-    from reportgen import evaluate, model
+    from reportgen.net import model, predict
 
     dataset = data.load(train_limit=1, test_limit=int(n))
-    net = model.build(mx.cpu(), seed=seed.SEED)
-    evaluate.predict(net, dataset.test_x, mx.cpu())  # builds the graph for this batch size
+    net = model.build(mx.cpu(), seed=notebook.SEED)
+    predict.predict(net, dataset.test_x, mx.cpu())  # builds the graph for this batch size
     started = time.perf_counter()
-    evaluate.predict(net, dataset.test_x, mx.cpu())
+    predict.predict(net, dataset.test_x, mx.cpu())
     seconds = time.perf_counter() - started
     return {"images": len(dataset.test_x), "seconds": seconds, "images_per_second": len(dataset.test_x) / seconds}
 
@@ -197,17 +201,17 @@ def inference(n: str) -> dict:
 def inspection() -> dict:
     import mxnet as mx
 
-    from reportgen import inspection, model
-    from reportgen.runfolder import TRAINED_HERE, ModelRecord
+    from reportgen.net import inside, model
+    from reportgen.run.record import TRAINED_HERE, ModelRecord
 
     dataset = data.load(train_limit=1, test_limit=1000)
-    network = model.network(model.build(mx.cpu(), seed=seed.SEED), ModelRecord(TRAINED_HERE, 1))
+    network = model.network(model.build(mx.cpu(), seed=notebook.SEED), ModelRecord(TRAINED_HERE, 1))
     started = time.perf_counter()
-    inspection.run(network, dataset.test_x, dataset.test_y, [0], mx.cpu())
+    inside.run(network, dataset.test_x, dataset.test_y, [0], mx.cpu())
     one = time.perf_counter() - started
     many = list(range(256))
     started = time.perf_counter()
-    inspection.run(network, dataset.test_x, dataset.test_y, many, mx.cpu())
+    inside.run(network, dataset.test_x, dataset.test_y, many, mx.cpu())
     return {"one": one, "many": len(many), "many_seconds": time.perf_counter() - started}
 
 
@@ -217,19 +221,22 @@ def render_split(run: str) -> dict:
     started = time.perf_counter()
     import weasyprint  # noqa: F401  (imported here so the PDF's time is the PDF's)
 
-    from reportgen import figures, pipeline, report
+    from reportgen.pipeline import stages
+    from reportgen.report import context as report_context
+    from reportgen.report import figures, pdf, templates
+    from reportgen.run import finished
 
     imported = time.perf_counter() - started
     folder = Path(run)
-    _, record, history, evaluation, inspected = pipeline._read_run(folder, per_image=False)
-    dataset = pipeline._reload_data(record, None)
-    drawn = figures.make(dataset, history, evaluation, inspected, record.model.pixels)
-    context = report.context(record, history, evaluation, inspected, drawn)
+    done = finished.read(folder)
+    dataset = stages.reload_data(done.record, None)
+    drawn = figures.make(dataset, done.history, done.evaluation, done.inspection, done.record.model.pixels)
+    context = report_context.context(done.record, done.history, done.evaluation, done.inspection, drawn)
     started = time.perf_counter()
-    report.render_html(context)
+    templates.render_html(context)
     html = time.perf_counter() - started
     started = time.perf_counter()
-    report.render_pdf(context, folder)
+    pdf.render_pdf(context, folder)
     return {"import": imported, "html": html, "pdf": time.perf_counter() - started}
 
 

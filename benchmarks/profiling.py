@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reportgen import data, train  # noqa: E402  (reportgen first: runtime settings before mxnet)
+from reportgen import data  # noqa: E402  (reportgen first: runtime settings before mxnet)
+from reportgen.net import devices, train  # noqa: E402
 
 
 def profile_training(images: int) -> None:
@@ -31,7 +32,7 @@ def profile_training(images: int) -> None:
 
     dataset = data.load(train_limit=images, test_limit=1000)
     config = train.TrainConfig(epochs=1)
-    net_contexts = train.parse_contexts("cpu")
+    net_contexts = devices.parse_contexts("cpu")
     train.fit(dataset, config, net_contexts)  # warm: graphs built, caches filled
     with tempfile.TemporaryDirectory() as tmp:
         # Operators only (no API calls, whose time is mostly waiting for the operators).
@@ -60,12 +61,12 @@ def profile_training(images: int) -> None:
 
 def profile_render(run: str) -> None:
     from reportgen import pipeline
-    from reportgen.figures import _pool
+    from reportgen.report.figures import pool
 
-    _pool.workers = lambda: 1  # cProfile sees one process: draw the figures in this one
+    pool.workers = lambda: 1  # cProfile sees one process: draw the figures in this one
     profiler = cProfile.Profile()
     profiler.enable()
-    pipeline.run_render(Path(run))
+    pipeline.run_render(pipeline.RenderSettings(Path(run)))
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)

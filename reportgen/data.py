@@ -1,4 +1,4 @@
-"""Stage 1: read MNIST from IDX files, check them, and hand on a Dataset."""
+"""Read MNIST from IDX files, check them, and hand on a Dataset."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from reportgen import seed
+from reportgen import notebook
 from reportgen.errors import DataError
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
@@ -72,7 +72,7 @@ class Dataset:
     @property
     def is_published_mnist(self) -> bool:
         """Whether the files read are byte for byte the published MNIST."""
-        return sorted(self.checksums.values()) == sorted(seed.MNIST_SHA256.values())
+        return sorted(self.checksums.values()) == sorted(notebook.MNIST_SHA256.values())
 
     def describe(self) -> DataRecord:
         return DataRecord(
@@ -99,14 +99,14 @@ def read_idx(path: Path, kind: str = "items") -> tuple[np.ndarray, str]:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror}") from None
+        raise DataError(f"{path}: cannot read: {e.strerror}") from e
     digest = hashlib.sha256(raw).hexdigest()
     if path.suffix == ".gz":
         try:
             # GzipFile, unlike gzip.decompress, refuses a stream cut short.
             raw = gzip.GzipFile(fileobj=io.BytesIO(raw)).read()
         except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: not a readable gzip file ({e})") from None
+            raise DataError(f"{path}: not a readable gzip file ({e})") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{path}: not an IDX file (wrong magic number)")
     type_code, ndim = raw[2], raw[3]

@@ -1,10 +1,31 @@
-"""The errors a user can act on. Only cli.py catches them."""
+"""The errors a user can act on, and the exit codes they end in. Only the cli catches them."""
 
 from __future__ import annotations
 
 from typing import IO, Any
 
 import click
+
+# Exit codes: one meaning each, the same for every command.
+OK = 0
+INTERNAL = 1  # a bug: one line, the traceback with -v
+BAD_INPUT = 2  # bad input or usage: one line, starting "error:"
+GATE_FAILED = 3  # a CI gate failed; the run folder is written in full first
+NODE_LOST = 4  # another node of a distributed job died or hung: start the job again
+
+EXIT_CODES = {
+    OK: "success",
+    INTERNAL: "internal failure",
+    BAD_INPUT: "bad input or usage",
+    GATE_FAILED: "a gate (--fail-under, --max-drop, --fail-if-worse) failed (the run folder is written in full first)",
+    NODE_LOST: "another node of the distributed job died or hung",
+}
+
+
+def exit_codes(*codes: int) -> str:
+    """The help's line on exit codes: 0, 1 and 2, and those of `codes`."""
+    shown = [OK, INTERNAL, BAD_INPUT, *codes]
+    return "Exit codes: " + ", ".join(f"{code} {EXIT_CODES[code]}" for code in shown) + "."
 
 
 def reason(e: BaseException) -> str:
@@ -25,7 +46,7 @@ def reason(e: BaseException) -> str:
 class ReportgenError(click.ClickException):
     """Bad input: a one-line message on stderr and exit code 2."""
 
-    exit_code = 2
+    exit_code = BAD_INPUT
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True, file=file)
@@ -58,8 +79,4 @@ class RenderError(ReportgenError):
 class GateError(ReportgenError):
     """A CI gate (--fail-under, --max-drop, --fail-if-worse) failed; the run is written in full."""
 
-    exit_code = 3
-
-    def __init__(self, message: str, manifest: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.manifest = manifest  # the run's, written in full before the gate was judged
+    exit_code = GATE_FAILED

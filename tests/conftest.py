@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from reportgen import data, seed
+from reportgen import data, notebook
 from reportgen.data import DataRecord
-from reportgen.evaluate import Evaluation
-from reportgen.history import EpochRecord, History
-from reportgen.inspection import Inspection
 from reportgen.layers import LAYERS, SHAPES, TANH_RANGE
-from reportgen.report import BY_CLASS
-from reportgen.runfolder import TRAINED_HERE, ModelRecord, RunRecord
+from reportgen.report.sections import BY_CLASS
+from reportgen.run.evaluation import Evaluation
+from reportgen.run.history import EpochRecord, History
+from reportgen.run.inspection import Inspection
+from reportgen.run.record import TRAINED_HERE, ModelRecord, RunRecord
 
 BY_CLASS_KEYS = [key for key, _ in BY_CLASS]
 
@@ -98,7 +98,7 @@ def fake_inspection(test_labels: np.ndarray, cases: int = 1, seed: int = 7) -> I
 def metrics_body(worst_count: int = 10) -> dict:
     """A metrics.json body by hand: the seed's table and printed statistics, a worst pair of
     4s read as 9s, three confident mistakes, and a calibration with two empty bins."""
-    overall = {key: (None if math.isnan(value) else value) for key, value in seed.OVERALL.items()}
+    overall = {key: (None if math.isnan(value) else value) for key, value in notebook.OVERALL.items()}
     by_class = [{"class": k, **{key: 0.99 for key in BY_CLASS_KEYS}} for k in range(10)]
     by_class[3]["f1"] = None  # NA, as caret gives for an undefined F1
     probabilities = [[0.0] * 10 for _ in range(worst_count)]
@@ -113,7 +113,7 @@ def metrics_body(worst_count: int = 10) -> dict:
     bins[9].update(count=9920, confidence=0.995, accuracy=0.993)
     return {
         "n_test": 10000,
-        "confusion_matrix": [list(row) for row in seed.CONFUSION_TABLE],
+        "confusion_matrix": [list(row) for row in notebook.CONFUSION_TABLE],
         "overall": overall,
         "by_class": by_class,
         "worst_pair": {
@@ -185,7 +185,7 @@ def make_record(**changes) -> RunRecord:
         contexts=("cpu(0)",),
         data=DataRecord(
             dir=None,
-            files=dict(seed.MNIST_SHA256),
+            files=dict(notebook.MNIST_SHA256),
             published_mnist=True,
             train_images=60000,
             test_images=10000,
@@ -214,11 +214,11 @@ def make_record(**changes) -> RunRecord:
 
 
 def scored(predictions, labels, confidence: float = 0.9) -> Evaluation:
-    """An evaluation (reportgen.evaluate.score) of hand-chosen predictions: each image gives
+    """An evaluation (reportgen.run.evaluation.score) of hand-chosen predictions: each image gives
     `confidence` to its predicted digit and shares the rest evenly."""
-    from reportgen import evaluate
+    from reportgen.run import evaluation
 
     predictions = np.asarray(predictions, np.int64)
     probabilities = np.full((len(predictions), 10), (1 - confidence) / 9, np.float32)
     probabilities[np.arange(len(predictions)), predictions] = confidence
-    return evaluate.score(probabilities, np.asarray(labels, np.int64))
+    return evaluation.score(probabilities, np.asarray(labels, np.int64))

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen import data, distributed, train
+from reportgen import data
+from reportgen.net import distributed, train
 
 
 class Pausing:

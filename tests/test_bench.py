@@ -41,7 +41,8 @@ def test_quick_run_prints_every_table():
     ours = float(rows["reportgen `train.fit`"].replace(",", ""))
     for label, ratio in re.findall(r"^\| ([^|]+) \| [\d,]+ \| [\d,]+-[\d,]+ \| ([\d.]+) \|$", out, re.M):
         images = float(re.search(rf"^\| {re.escape(label)} \| ([\d,]+) \|", out, re.M).group(1).replace(",", ""))
-        assert abs(float(ratio) - ours / images) <= 0.006, label
+        # The table shows whole images a second: allow for their rounding on a slow machine.
+        assert abs(float(ratio) - ours / images) <= 0.006 + ours / images * (1 / images + 1 / ours), label
     assert "FLOPs per image: 13.18 M training, 4.59 M inference." in out
     for section in ("### Inference and inspection", "### `reportgen build --epochs 1", "### `reportgen render`"):
         assert section in out, section

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import digest
 
-from reportgen import __version__, seed
+from reportgen import __version__, notebook
 from reportgen.cli import main
 
 COMMANDS = ["train", "evaluate", "inspect", "build", "render"]
@@ -99,7 +99,7 @@ def test_train_writes_a_loadable_model_and_a_record(trained_run):
     history = json.loads((trained_run / "history.json").read_text())
     assert len(history["epochs"]) == 1 and len(history["batches"]) == 30
     manifest = json.loads((trained_run / "manifest.json").read_text())
-    assert manifest["data"]["files"] == seed.MNIST_SHA256
+    assert manifest["data"]["files"] == notebook.MNIST_SHA256
     assert manifest["data"]["train_images"] == 3000
     assert manifest["arguments"]["epochs"] == 1 and manifest["training"]["learning_rate"] == 0.05
     assert {"python", "mxnet", "numpy"} <= manifest["versions"].keys()
@@ -247,7 +247,7 @@ def test_an_out_that_is_a_file_is_refused_before_training(runner, tmp_path):
 
 def test_render_needs_no_mxnet(trained_run, tmp_path):
     """The report's own modules, and `reportgen render` of a finished run, never import mxnet."""
-    probe = "import sys, reportgen.report, reportgen.figures, reportgen.pipeline; print('mxnet' in sys.modules)"
+    probe = "import sys, reportgen.report.figures, reportgen.site, reportgen.pipeline; print('mxnet' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
 
 
@@ -256,9 +256,9 @@ def test_library_chatter_stays_out_of_a_default_run(runner, monkeypatch, trained
     recorded by default (their loggers' levels); -v lets their warnings through, -vv all."""
     import logging
 
-    from reportgen import report
+    from reportgen.report import pdf
 
-    render_pdf = report.render_pdf
+    render_pdf = pdf.render_pdf
 
     def chatty(*args, **kwargs):
         logging.getLogger("weasyprint").warning("Using fontTools instead of HarfBuzz-Subset for font")
@@ -268,7 +268,7 @@ def test_library_chatter_stays_out_of_a_default_run(runner, monkeypatch, trained
     def heard() -> set[tuple[str, int]]:
         return {(r.name, r.levelno) for r in caplog.records if r.name.startswith(("weasyprint", "fontTools"))}
 
-    monkeypatch.setattr(report, "render_pdf", chatty)
+    monkeypatch.setattr(pdf, "render_pdf", chatty)
     args = [
         "build",
         "--model",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reportgen import data, seed
+from reportgen import data, notebook
 from reportgen.errors import DataError
 
 # MNIST's published class counts; the test counts are also the column sums of the seed's table.
@@ -26,11 +26,11 @@ def test_embedded_mnist_is_the_published_one():
     ds = data.load()
     assert ds.train_x.shape == (60000, 28, 28) and ds.test_x.shape == (10000, 28, 28)
     assert ds.train_x.dtype == np.uint8
-    assert ds.checksums == seed.MNIST_SHA256
+    assert ds.checksums == notebook.MNIST_SHA256
     assert ds.is_published_mnist
-    assert tuple(ds.train_y[:5]) == seed.FIRST_TRAIN_LABELS
+    assert tuple(ds.train_y[:5]) == notebook.FIRST_TRAIN_LABELS
     assert np.bincount(ds.train_y, minlength=10).tolist() == TRAIN_COUNTS
-    assert np.bincount(ds.test_y, minlength=10).tolist() == np.sum(seed.CONFUSION_TABLE, axis=0).tolist()
+    assert np.bincount(ds.test_y, minlength=10).tolist() == np.sum(notebook.CONFUSION_TABLE, axis=0).tolist()
 
 
 def test_limits_take_the_first_images(small):
@@ -56,7 +56,7 @@ def test_the_seeds_file_names_and_raw_files_are_accepted(mnist_copy):
     for name, seed_name in data.FILES.values():
         (mnist_copy / name).rename(mnist_copy / seed_name)
     ds = data.load(mnist_copy, train_limit=10, test_limit=10)
-    assert tuple(ds.train_y[:5]) == seed.FIRST_TRAIN_LABELS
+    assert tuple(ds.train_y[:5]) == notebook.FIRST_TRAIN_LABELS
     assert ds.is_published_mnist is False  # raw files: other bytes than the .gz published
 
 

@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 from localjob import LOOPBACK, ROOT, LocalJob, reportgen
 
-from reportgen import data, distributed, train
+from reportgen import data
 from reportgen.cli import main
-from reportgen.errors import DistributedError, TrainingError
+from reportgen.errors import NODE_LOST, DistributedError, TrainingError
+from reportgen.net import distributed, train
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the watchdog reads Linux's /proc")
 
@@ -121,9 +122,7 @@ def test_a_node_that_dies_stops_the_others_with_one_line(tmp_path, victim, how):
         job.nodes[victim].process.send_signal(how)  # Ctrl-C ends a server at once, inside mxnet
         others = [name for name in job.nodes if name != victim]
         codes = job.wait(STOP_SECONDS, [victim, *others])
-        assert codes == {victim: -how, **{name: distributed.LOST for name in others}}, {
-            n: job.nodes[n].stderr for n in others
-        }
+        assert codes == {victim: -how, **{name: NODE_LOST for name in others}}, {n: job.nodes[n].stderr for n in others}
         only_loopback(job)
         for name in others:
             lines = job.nodes[name].stderr.strip().splitlines()
@@ -136,7 +135,7 @@ def test_a_worker_that_refuses_its_options_stops_the_job(tmp_path):
     commands = [reportgen(*args, "--resume"), reportgen(*args)]
     with LocalJob(tmp_path / "job", commands, env={distributed.TIMEOUT_VARIABLE: "5"}) as job:
         codes = job.wait(JOB_SECONDS)
-        assert codes == {"worker0": 2, **{name: distributed.LOST for name in ("worker1", "scheduler", "server0")}}
+        assert codes == {"worker0": 2, **{name: NODE_LOST for name in ("worker1", "scheduler", "server0")}}
         assert job.nodes["worker0"].stderr.startswith("error: --resume cannot continue a dist_sync job")
         for name in ("worker1", "scheduler", "server0"):
             lines = job.nodes[name].stderr.strip().splitlines()
@@ -360,5 +359,5 @@ def test_a_worker_with_other_settings_is_refused(tmp_path):
         "error: worker 1: its options or data differ from rank 0's; "
         "every worker of a job must run the same command on the same data files"
     )
-    assert codes == {name: 2 if name in refused else distributed.LOST for name in codes}
+    assert codes == {name: 2 if name in refused else NODE_LOST for name in codes}
     assert not (tmp_path / "run").exists()

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from conftest import fake_inspection, make_evaluation, make_history, metrics_body
 
-from reportgen import data, figures, seed
+from reportgen import data, notebook
 from reportgen.errors import RenderError
-from reportgen.history import History
 from reportgen.layers import LAYERS
+from reportgen.report import figures
+from reportgen.run.history import History
 
 SVG = "{http://www.w3.org/2000/svg}"
 FIXED = [
@@ -103,14 +104,15 @@ POOLED = r"""
 import hashlib, json, sys
 sys.path.insert(0, "tests")
 from conftest import fake_inspection, make_evaluation, make_history
-from reportgen import data, figures
-from reportgen.figures import _pool
+from reportgen import data
+from reportgen.report import figures
+from reportgen.report.figures import pool
 dataset = data.load(train_limit=200, test_limit=100)
 values = (dataset, make_history(), make_evaluation(), fake_inspection(dataset.test_y, 2))
 digest = lambda drawn: {name: hashlib.sha256(f.svg).hexdigest() for name, f in drawn.items()}
 print(json.dumps({"pooled": digest(figures.make(*values, processes=2)),
                   "serial": digest(figures.make(*values, processes=1)),
-                  "workers": _pool.workers(), "mxnet": "mxnet" in sys.modules}))
+                  "workers": pool.workers(), "mxnet": "mxnet" in sys.modules}))
 """
 
 
@@ -130,14 +132,14 @@ def test_a_pool_of_processes_draws_the_same_bytes():
 def test_no_pool_once_mxnet_is_loaded():
     import mxnet  # noqa: F401  (its engine threads make forking unsafe)
 
-    from reportgen.figures import _pool
+    from reportgen.report.figures import pool
 
-    assert _pool.workers() == 1
+    assert pool.workers() == 1
 
 
 def test_matplotlib_global_state_is_left_alone():
     before = dict(matplotlib.rcParams)
-    figures.confusion(np.array(seed.CONFUSION_TABLE))
+    figures.confusion(np.array(notebook.CONFUSION_TABLE))
     assert dict(matplotlib.rcParams) == before
 
 
@@ -190,20 +192,20 @@ def test_confusion_cells_hold_the_seed_table_rows_predictions(drawn):
         if (g.get("id") or "").startswith("cell-")
     }
     assert len(cells) == 100
-    for r, row in enumerate(seed.CONFUSION_TABLE):  # rows are predictions
+    for r, row in enumerate(notebook.CONFUSION_TABLE):  # rows are predictions
         for c, count in enumerate(row):
             assert cells[f"cell-{r}-{c}"] == str(count), (r, c)
     # the seed's worst pair: 10 images of 4 predicted as 9
     caption = drawn["confusion"].caption
     assert (
-        f"{seed.WORST_PAIR['count']} images of {seed.WORST_PAIR['reference']} "
-        f"predicted as {seed.WORST_PAIR['prediction']}" in caption
+        f"{notebook.WORST_PAIR['count']} images of {notebook.WORST_PAIR['reference']} "
+        f"predicted as {notebook.WORST_PAIR['prediction']}" in caption
     )
 
 
 def test_first_digits_are_labelled_as_the_seed_shows(drawn):
     labels = [t for t in texts(drawn["first_digits"]) if re.fullmatch(r"\d", t)]
-    assert tuple(int(t) for t in labels[:5]) == seed.FIRST_TRAIN_LABELS
+    assert tuple(int(t) for t in labels[:5]) == notebook.FIRST_TRAIN_LABELS
 
 
 def test_worst_cases_titles_the_pair_and_marks_its_bars(drawn):
@@ -298,14 +300,14 @@ def compared(dataset):
     """Two evaluations of the 100 test images: the baseline misses 0-5, this run 4-9."""
     from conftest import scored
 
-    from reportgen import compare
+    from reportgen.run import comparison
 
     labels = dataset.test_y.astype(np.int64)
     before, after = labels.copy(), labels.copy()
     before[:6] = (labels[:6] + 1) % 10
     after[4:10] = (labels[4:10] + 3) % 10
     baseline, current = scored(before, labels, 0.7), scored(after, labels, 0.9)
-    return baseline, current, compare.run(baseline, current, "base")
+    return baseline, current, comparison.compare(baseline, current, "base")
 
 
 def test_the_ranking_figure_names_the_average_it_quotes(compared):
@@ -324,7 +326,7 @@ def test_the_ranking_figure_names_the_average_it_quotes(compared):
 def test_the_baseline_figures(dataset, compared):
     from conftest import make_record
 
-    from reportgen.compare import Baseline
+    from reportgen.run.comparison import Baseline
 
     baseline, current, comparison = compared
     other = Baseline("base", make_record(), make_history(epochs=3), baseline, predicted_afresh=False)
@@ -354,7 +356,7 @@ def test_the_baseline_figures(dataset, compared):
     assert "4 of the 4 test images this run broke" in " ".join(texts(drawn["baseline_broken"]))
     bars = texts(drawn["baseline_classes"])
     for row in comparison.by_class:  # each digit's F1 change, in points, beside its bar
-        assert f" {100 * row['f1']:+.2f} ".replace("-", "\u2212") in bars, row
+        assert f" {100 * row.f1:+.2f} ".replace("-", "\u2212") in bars, row
     training = ET.fromstring(drawn["baseline_training"].svg)
     ids = {g.get("id") for g in training.iter(f"{SVG}g")}
     assert {"run-test-accuracy", "baseline-test-accuracy", "baseline-train-loss"} <= ids
@@ -363,6 +365,6 @@ def test_the_baseline_figures(dataset, compared):
 
 
 def compare_without_changes(evaluation):
-    from reportgen import compare
+    from reportgen.run import comparison
 
-    return compare.run(evaluation, evaluation, "itself")
+    return comparison.compare(evaluation, evaluation, "itself")

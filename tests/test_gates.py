@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from conftest import scored
 
-from reportgen import compare, gates
 from reportgen.errors import GateError
-from reportgen.gates import Gates
+from reportgen.run import gates
+from reportgen.run.comparison import compare
+from reportgen.run.gates import Gates
 
 
 def pair(fixed: int, broken: int, n: int = 1000, wrong_both: int = 10):
@@ -41,7 +42,7 @@ def test_fail_under_at_and_below_its_threshold() -> None:
 
 def test_max_drop_at_and_beyond_its_threshold() -> None:
     baseline, current = pair(fixed=1, broken=6)  # 989 right, then 984: 0.5 points down
-    comparison = compare.run(baseline, current, "base")
+    comparison = compare(baseline, current, "base")
     (verdict,) = gates.judge(Gates(max_drop=0.5), current, comparison)
     assert verdict.passed and verdict.value == pytest.approx(0.5)  # a drop equal to the limit passes
     (verdict,) = gates.judge(Gates(max_drop=0.49), current, comparison)
@@ -49,7 +50,7 @@ def test_max_drop_at_and_beyond_its_threshold() -> None:
     with pytest.raises(GateError) as e:
         gates.enforce((verdict,))
     assert str(e.value) == "gate --max-drop 0.49 failed: accuracy 98.40% is 0.50 points below the baseline's 98.90%"
-    better = compare.run(current, baseline, "base")
+    better = compare(current, baseline, "base")
     (verdict,) = gates.judge(Gates(max_drop=0), baseline, better)
     assert verdict.passed and verdict.value == pytest.approx(-0.5)
 
@@ -57,19 +58,19 @@ def test_max_drop_at_and_beyond_its_threshold() -> None:
 def test_fail_if_worse_at_the_five_percent_level() -> None:
     # 5 broken, 0 fixed: P(X >= 5), X ~ Bin(5, 1/2) = 1/32, worse; 8 against 2: 56/1024, not enough.
     baseline, current = pair(fixed=0, broken=5)
-    (verdict,) = gates.judge(Gates(fail_if_worse=True), current, compare.run(baseline, current, "base"))
+    (verdict,) = gates.judge(Gates(fail_if_worse=True), current, compare(baseline, current, "base"))
     assert verdict.value == pytest.approx(1 / 32) and not verdict.passed
     with pytest.raises(GateError, match=r"^gate --fail-if-worse failed: this run broke 5 images .* fixed 0"):
         gates.enforce((verdict,))
     baseline, current = pair(fixed=2, broken=8)
-    (verdict,) = gates.judge(Gates(fail_if_worse=True), current, compare.run(baseline, current, "base"))
+    (verdict,) = gates.judge(Gates(fail_if_worse=True), current, compare(baseline, current, "base"))
     assert verdict.value == pytest.approx(56 / 1024) and verdict.passed
 
 
 def test_every_failed_gate_is_named_and_none_without_gates() -> None:
     baseline, current = pair(fixed=0, broken=9)
     verdicts = gates.judge(
-        Gates(fail_under=0.999, max_drop=0.1, fail_if_worse=True), current, compare.run(baseline, current, "b")
+        Gates(fail_under=0.999, max_drop=0.1, fail_if_worse=True), current, compare(baseline, current, "b")
     )
     assert [v.name for v in verdicts] == ["fail-under", "max-drop", "fail-if-worse"]
     with pytest.raises(

@@ -11,9 +11,11 @@ import pytest
 from scipy.signal import correlate2d
 from scipy.special import softmax
 
-from reportgen import data, inspection, model, saved
+from reportgen import data
 from reportgen.errors import ReportgenError
-from reportgen.runfolder import TRAINED_HERE, ModelRecord
+from reportgen.net import inside, model, saved
+from reportgen.run import inspection
+from reportgen.run.record import TRAINED_HERE, ModelRecord
 
 # Written out here, not taken from model.SHAPES, so a wrong table there fails too.
 EXPECTED_SHAPES = {
@@ -90,14 +92,14 @@ def _correlate(maps: np.ndarray, kernels: np.ndarray, bias: np.ndarray) -> np.nd
 def test_building_the_block_warns_nothing(any_net: model.LeNet) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        block = inspection.multi_output(network(any_net), mx.cpu())
+        block = inside.multi_output(network(any_net), mx.cpu())
         block(mx.nd.zeros((2, 1, 28, 28)))
     assert [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)] == []
 
 
 def test_shapes_dtypes_labels_predictions_and_kernels(mnist: data.Dataset, any_net: model.LeNet) -> None:
     cases = [5, 0, 999]
-    result = inspection.run(network(any_net), mnist.test_x, mnist.test_y, cases, mx.cpu())
+    result = inside.run(network(any_net), mnist.test_x, mnist.test_y, cases, mx.cpu())
     assert list(result.outputs) == list(EXPECTED_SHAPES)
     for layer, shape in EXPECTED_SHAPES.items():
         assert result.outputs[layer].shape == (3, *shape), layer
@@ -114,12 +116,12 @@ def test_shapes_dtypes_labels_predictions_and_kernels(mnist: data.Dataset, any_n
 
 def test_last_outputs_equal_the_plain_forward(mnist: data.Dataset, any_net: model.LeNet) -> None:
     x = mx.nd.array(data.to_input(mnist.test_x[:8]))
-    outputs = inspection.multi_output(network(any_net), mx.cpu())(x)
+    outputs = inside.multi_output(network(any_net), mx.cpu())(x)
     assert len(outputs) == 11
     np.testing.assert_array_equal(outputs[-2].asnumpy(), any_net.logits(x).asnumpy())
     np.testing.assert_array_equal(outputs[-1].asnumpy(), any_net(x).asnumpy())
     # Through run(), whose last batch is padded to a fixed size, to float tolerance.
-    result = inspection.run(network(any_net), mnist.test_x, mnist.test_y, list(range(8)), mx.cpu(), batch_size=5)
+    result = inside.run(network(any_net), mnist.test_x, mnist.test_y, list(range(8)), mx.cpu(), batch_size=5)
     np.testing.assert_allclose(result.outputs["full2"], any_net.logits(x).asnumpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(result.outputs["softm"], any_net(x).asnumpy(), rtol=1e-5, atol=1e-7)
 
@@ -127,7 +129,7 @@ def test_last_outputs_equal_the_plain_forward(mnist: data.Dataset, any_net: mode
 def test_each_layer_is_what_its_name_says(mnist: data.Dataset, any_net: model.LeNet) -> None:
     """Each layer recomputed in float64 numpy/scipy from the block's previous layer."""
     cases = [0, 1]
-    out = inspection.run(network(any_net), mnist.test_x, mnist.test_y, cases, mx.cpu()).outputs
+    out = inside.run(network(any_net), mnist.test_x, mnist.test_y, cases, mx.cpu()).outputs
     w = _weights(any_net)
     tol = {"rtol": 1e-4, "atol": 1e-5}
     for i, case in enumerate(cases):
@@ -155,13 +157,13 @@ def test_whole_chain_in_numpy_gives_the_same_probabilities(mnist: data.Dataset, 
     a2 = _pool(np.tanh(_correlate(a1, w["conv2_weight"], w["conv2_bias"])))
     hidden = np.tanh(a2.reshape(800) @ w["full1_weight"].T + w["full1_bias"])
     probabilities = softmax(hidden @ w["full2_weight"].T + w["full2_bias"])
-    result = inspection.run(network(trained), mnist.test_x, mnist.test_y, [3], mx.cpu())
+    result = inside.run(network(trained), mnist.test_x, mnist.test_y, [3], mx.cpu())
     np.testing.assert_allclose(result.outputs["softm"][0], probabilities, rtol=1e-4, atol=1e-6)
 
 
 def test_block_shares_the_parameters() -> None:
     net = model.build(mx.cpu(), seed=11)
-    block = inspection.multi_output(network(net), mx.cpu())
+    block = inside.multi_output(network(net), mx.cpu())
     x = mx.nd.ones((1, 1, 28, 28))
     before = block(x)[0].asnumpy()
     bias = net.collect_params()["conv1_bias"]
@@ -176,8 +178,8 @@ def test_saved_and_loaded_model_gives_the_same_outputs(
     loaded = saved.load(saved.find(tmp_path), str(tmp_path), mx.cpu())
     assert loaded.record.epoch == 3
     cases = [4, 2, 7]
-    here = inspection.run(network(trained), mnist.test_x, mnist.test_y, cases, mx.cpu())
-    there = inspection.run(loaded, mnist.test_x, mnist.test_y, cases, mx.cpu())
+    here = inside.run(network(trained), mnist.test_x, mnist.test_y, cases, mx.cpu())
+    there = inside.run(loaded, mnist.test_x, mnist.test_y, cases, mx.cpu())
     for layer in EXPECTED_SHAPES:
         np.testing.assert_array_equal(there.outputs[layer], here.outputs[layer], err_msg=layer)
     for name in ("conv1", "conv2"):
@@ -187,10 +189,10 @@ def test_saved_and_loaded_model_gives_the_same_outputs(
 def test_second_cpu_context_gives_the_same_numbers(mnist: data.Dataset) -> None:
     net = model.build(mx.cpu(0), seed=5)
     cases = [10, 20, 30]
-    first = inspection.run(network(net), mnist.test_x, mnist.test_y, cases, mx.cpu(0))
-    block = inspection.multi_output(network(net), mx.cpu(1))
+    first = inside.run(network(net), mnist.test_x, mnist.test_y, cases, mx.cpu(0))
+    block = inside.multi_output(network(net), mx.cpu(1))
     assert block(mx.nd.zeros((1, 1, 28, 28), ctx=mx.cpu(1)))[0].context == mx.cpu(1)
-    second = inspection.run(network(net), mnist.test_x, mnist.test_y, cases, mx.cpu(1))
+    second = inside.run(network(net), mnist.test_x, mnist.test_y, cases, mx.cpu(1))
     for layer in EXPECTED_SHAPES:
         np.testing.assert_array_equal(second.outputs[layer], first.outputs[layer], err_msg=layer)
     # The net itself still answers on its first context, with the same numbers.
@@ -200,8 +202,8 @@ def test_second_cpu_context_gives_the_same_numbers(mnist: data.Dataset) -> None:
 
 def test_many_cases_in_batches_equal_one_at_a_time(mnist: data.Dataset, trained: model.LeNet) -> None:
     cases = np.random.default_rng(0).permutation(1000)[:600].tolist()  # 256 + 256 + 88 (padded)
-    batched = inspection.run(network(trained), mnist.test_x, mnist.test_y, cases, mx.cpu(), batch_size=256)
-    single = inspection.run(network(trained), mnist.test_x, mnist.test_y, cases, mx.cpu(), batch_size=1)
+    batched = inside.run(network(trained), mnist.test_x, mnist.test_y, cases, mx.cpu(), batch_size=256)
+    single = inside.run(network(trained), mnist.test_x, mnist.test_y, cases, mx.cpu(), batch_size=1)
     assert batched.indices.tolist() == cases
     for layer in EXPECTED_SHAPES:
         np.testing.assert_allclose(batched.outputs[layer], single.outputs[layer], rtol=1e-5, atol=1e-6, err_msg=layer)
@@ -211,20 +213,24 @@ def test_many_cases_in_batches_equal_one_at_a_time(mnist: data.Dataset, trained:
 def test_run_refuses_bad_input(mnist: data.Dataset) -> None:
     net = model.build(mx.cpu(), seed=1)
     with pytest.raises(ReportgenError, match="holds 1000 images"):
-        inspection.run(network(net), mnist.test_x, mnist.test_y, [1000], mx.cpu())
+        inside.run(network(net), mnist.test_x, mnist.test_y, [1000], mx.cpu())
     with pytest.raises(ReportgenError, match="no case"):
-        inspection.run(network(net), mnist.test_x, mnist.test_y, [], mx.cpu())
+        inside.run(network(net), mnist.test_x, mnist.test_y, [], mx.cpu())
     with pytest.raises(ReportgenError, match="at least 1"):
-        inspection.run(network(net), mnist.test_x, mnist.test_y, [0], mx.cpu(), batch_size=0)
+        inside.run(network(net), mnist.test_x, mnist.test_y, [0], mx.cpu(), batch_size=0)
 
 
 # -- choosing the cases ----------------------------------------------------------------------
 
 
+def _cases(*specs: str) -> list[inspection.Case]:
+    return [inspection.parse_case(spec) for spec in specs]
+
+
 def test_resolve_cases_worst_and_indices() -> None:
-    assert inspection.resolve_cases(["worst"], [17, 3], 10000) == [17]
-    assert inspection.resolve_cases(["0", "9999"], [], 10000) == [0, 9999]
-    assert inspection.resolve_cases(["5", "worst", "5", "17", " 8 ", "WORST"], [17], 100) == [5, 17, 8]
+    assert inspection.resolve_cases(_cases("worst"), [17, 3], 10000) == [17]
+    assert inspection.resolve_cases(_cases("0", "9999"), [], 10000) == [0, 9999]
+    assert inspection.resolve_cases(_cases("5", "worst", "5", "17", " 8 ", "WORST"), [17], 100) == [5, 17, 8]
 
 
 @pytest.mark.parametrize(
@@ -249,7 +255,7 @@ def test_resolve_cases_worst_and_indices() -> None:
 )
 def test_resolve_cases_errors(specs: list[str], worst: list[int], n_test: int, message: str) -> None:
     with pytest.raises(ReportgenError) as caught:
-        inspection.resolve_cases(specs, worst, n_test)
+        inspection.resolve_cases(_cases(*specs), worst, n_test)
     assert caught.value.format_message() == message
     assert caught.value.exit_code == 2
 
@@ -293,7 +299,7 @@ def test_summaries_against_hand_values() -> None:
 
 @pytest.fixture(scope="module")
 def small(mnist: data.Dataset, trained: model.LeNet) -> inspection.Inspection:
-    return inspection.run(network(trained), mnist.test_x, mnist.test_y, [9, 1], mx.cpu())
+    return inside.run(network(trained), mnist.test_x, mnist.test_y, [9, 1], mx.cpu())
 
 
 def test_save_load_round_trip(tmp_path: Path, small: inspection.Inspection) -> None:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from mxnet.gluon import nn
 
-from reportgen import __version__, layers, model, saved
+from reportgen import __version__, layers
 from reportgen.errors import ModelError
+from reportgen.net import model, saved
 
 
 @pytest.fixture(scope="module")

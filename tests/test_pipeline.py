@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import digest
 
-from reportgen import layers, seed
+from reportgen import layers, notebook
 from reportgen.cli import main
 
 QUICK = ["--epochs", "1", "--train-limit", "3000", "--test-limit", "1000"]
@@ -58,7 +58,7 @@ def test_build_writes_every_file_and_the_manifest_matches_them(built):
         assert entry == {"sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)}
     assert manifest["command"].startswith("reportgen build")
     assert manifest["arguments"]["train_limit"] == 3000
-    assert manifest["data"]["files"] == seed.MNIST_SHA256
+    assert manifest["data"]["files"] == notebook.MNIST_SHA256
     assert {"data", "train", "evaluate", "inspect", "figures", "render"} <= manifest["timings"].keys()
     assert manifest["contexts"] == ["cpu(0)"]
     assert not list(built.parent.glob(".report.tmp-*"))
@@ -293,14 +293,18 @@ def per_image(run: Path) -> dict[str, np.ndarray]:
 def test_predictions_npz_holds_the_evaluations_arrays(built):
     import mxnet as mx
 
-    from reportgen import data, evaluate, saved
+    from reportgen import data
+    from reportgen.net import predict, saved
+    from reportgen.run import evaluation
 
     kept = per_image(built)
     assert sorted(kept) == ["labels", "predictions", "probabilities"]
     assert kept["labels"].dtype == np.int64 and kept["predictions"].dtype == np.int64
     assert kept["probabilities"].dtype == np.float32 and kept["probabilities"].shape == (1000, 10)
     network = saved.load(saved.find(built), str(built), mx.cpu())
-    again = evaluate.run(network, data.load(test_limit=1000), mx.cpu())  # the model once more, in test-set order
+    dataset = data.load(test_limit=1000)
+    # The model once more, in test-set order.
+    again = evaluation.score(predict.probabilities(network, dataset.test_x, mx.cpu()), dataset.test_y)
     assert np.array_equal(kept["labels"], data.load(test_limit=1000).test_y)
     assert np.array_equal(kept["predictions"], again.predictions)
     assert np.array_equal(kept["probabilities"], again.probabilities)

@@ -19,11 +19,14 @@ import numpy as np
 import pytest
 from conftest import fake_inspection, make_evaluation, make_history, make_record, metrics_body
 
-from reportgen import filters, report, seed
+from reportgen import notebook
 from reportgen.errors import RenderError
-from reportgen.figures import Figure
 from reportgen.layers import LAYERS
-from reportgen.runfolder import ModelRecord, RunRecord
+from reportgen.report import context as report_context
+from reportgen.report import filters, templates
+from reportgen.report import pdf as report_pdf
+from reportgen.report.figures import Figure
+from reportgen.run.record import ModelRecord, RunRecord
 
 SECTION_TITLES = {
     "summary": "Summary",
@@ -75,7 +78,9 @@ def make_context(title: str = "LeNet on MNIST", **changes) -> dict:
         "figures": figures,
         **changes,
     }
-    return report.context(parts["record"], parts["history"], parts["evaluation"], parts["inspection"], parts["figures"])
+    return report_context.context(
+        parts["record"], parts["history"], parts["evaluation"], parts["inspection"], parts["figures"]
+    )
 
 
 class Collector(HTMLParser):
@@ -110,7 +115,7 @@ def parse(html: str) -> Collector:
 
 @pytest.fixture(scope="module")
 def html() -> str:
-    return report.render_html(make_context())
+    return templates.render_html(make_context())
 
 
 # -- HTML ------------------------------------------------------------------------------
@@ -159,7 +164,7 @@ def test_html_has_no_external_reference(html):
 
 
 def test_title_is_escaped():
-    out = report.render_html(make_context(title="<script>alert(1)</script> & co"))
+    out = templates.render_html(make_context(title="<script>alert(1)</script> & co"))
     assert "<script" not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in out
 
@@ -206,7 +211,7 @@ def test_confusion_table_is_rows_predictions_columns_reference(html):
         assert re.search(r"<th[^>]*>(\d+)</th>", row).group(1) == str(p)
         cells = re.findall(r"<td class=\"num([^\"]*)\">([\d,]+)</td>", row)
         values = [int(v.replace(",", "")) for _, v in cells[:10]]
-        assert values == list(seed.CONFUSION_TABLE[p])
+        assert values == list(notebook.CONFUSION_TABLE[p])
         assert "diag" in cells[p][0] and all("diag" not in c for k, (c, _) in enumerate(cells) if k != p)
     # the seed's worst cell: prediction 9 (row), reference 4 (column), ten images
     worst = re.findall(r"<td class=\"num([^\"]*)\">([\d,]+)</td>", rows[9])[4]
@@ -222,7 +227,7 @@ def test_a_run_written_before_the_pixel_scaling_was_recorded_still_renders():
     body["model"] = {"source": "trained here", "epoch": 2}
     record = RunRecord.from_json(body)
     assert (record.model.pixels, record.model.pixels_origin, record.model.names) == ("unit", "trained", {})
-    html = report.render_html(make_context(record=record))
+    html = templates.render_html(make_context(record=record))
     assert "Pixels enter the network <strong>divided by 255, to [0, 1]</strong>,\nas reportgen trains" in html
     assert "In the model" not in html
 
@@ -238,7 +243,7 @@ def test_a_loaded_models_names_scaling_and_head_are_shown():
         head="SoftmaxOutput",
         skipped=("drop (Dropout)",),
     )
-    html = report.render_html(make_context(record=make_record(model=loaded, training={})))
+    html = templates.render_html(make_context(record=make_record(model=loaded, training={})))
     text = re.sub(r"<[^>]+>", "", html)
     assert "Pixels enter the network raw, 0-255,\nas --pixels raw asked." in text
     assert '<th scope="row">Pixels</th><td>raw, 0-255 (--pixels raw)</td>' in html
@@ -256,7 +261,7 @@ def test_worst_pair_prose(html):
 
 def test_user_partial_overrides_only_that_section(tmp_path, html):
     (tmp_path / "_data.html.j2").write_text('<section id="data"><h2>My own data section</h2></section>\n')
-    mine = report.render_html(make_context(), templates=tmp_path)
+    mine = templates.render_html(make_context(), templates=tmp_path)
     assert "My own data section" in mine
 
     def without_data(text: str) -> str:
@@ -270,13 +275,13 @@ def test_user_partial_overrides_only_that_section(tmp_path, html):
 def test_a_missing_template_value_is_a_render_error(tmp_path):
     (tmp_path / "_network.html.j2").write_text('<section id="network">\n<p>{{ no_such_value }}</p>\n</section>\n')
     with pytest.raises(RenderError, match=r"_network\.html\.j2, line 2: 'no_such_value' is undefined") as caught:
-        report.render_html(make_context(), templates=tmp_path)
+        templates.render_html(make_context(), templates=tmp_path)
     assert type(caught.value.__cause__).__name__ == "UndefinedError"  # the cause is kept
 
 
 def test_a_missing_templates_folder_is_a_render_error(tmp_path):
     with pytest.raises(RenderError, match="no-such-folder: no such templates folder"):
-        report.environment(tmp_path / "no-such-folder")
+        templates.environment(tmp_path / "no-such-folder")
 
 
 def test_a_run_without_errors_renders_without_its_figures():
@@ -285,7 +290,7 @@ def test_a_run_without_errors_renders_without_its_figures():
     metrics["worst_pair"] = {"prediction": None, "reference": None, "count": 0, "indices": [], "probabilities": []}
     metrics["top_errors"] = []
     figures = {n: fake_figure(n) for n in FIGURE_NAMES if n not in ("worst_cases", "top_errors")}
-    out = report.render_html(make_context(evaluation=make_evaluation(metrics), figures=figures))
+    out = templates.render_html(make_context(evaluation=make_evaluation(metrics), figures=figures))
     assert "No test image was misclassified" in out
     assert "figure-worst_cases" not in out and 'class="num worst"' not in out
 
@@ -294,20 +299,20 @@ def compared_context(**changes) -> dict:
     """A context with a baseline: hand-scored evaluations of 20 images, and all three gates."""
     from conftest import scored
 
-    from reportgen import compare, gates
-    from reportgen.compare import Baseline
+    from reportgen.run import comparison, gates
+    from reportgen.run.comparison import Baseline
 
     labels = np.arange(20) % 10
     before, after = labels.copy(), labels.copy()
     before[[1, 2]] = 7
     after[[3]] = 8
     baseline, current = scored(before, labels), scored(after, labels)
-    comparison = compare.run(baseline, current, "runs/base")
+    comparison = comparison.compare(baseline, current, "runs/base")
     other = Baseline("runs/base", make_record(training={"epochs": 1}), None, baseline, predicted_afresh=False)
     verdicts = gates.judge(gates.Gates(fail_under=0.99, max_drop=0.5, fail_if_worse=True), current, comparison)
     record = make_record()
     figures = {name: fake_figure(name) for name in FIGURE_NAMES}
-    return report.context(
+    return report_context.context(
         record, make_history(), current, fake_inspection(labels), figures, other, comparison, verdicts, **changes
     )
 
@@ -317,7 +322,7 @@ def test_the_baseline_section_follows_the_evaluation_only_with_a_baseline(html):
     numbers = {entry["id"]: entry["number"] for entry in context["toc"]}
     assert numbers["evaluation"] == "5" and numbers["baseline"] == "6" and numbers["worst"] == "7"
     assert numbers["baseline-paired"] == "6.2"
-    out = report.render_html(context)
+    out = templates.render_html(context)
     assert out.index('id="evaluation"') < out.index('id="baseline"') < out.index('id="worst"')
     assert "runs/base" in out and "2 fixed" in out and "1 broken" in out
     assert "Newcombe" in out and "McNemar" in out
@@ -328,7 +333,7 @@ def test_the_baseline_section_follows_the_evaluation_only_with_a_baseline(html):
 
 
 def test_the_summary_shows_each_gates_verdict():
-    out = report.render_html(compared_context())
+    out = templates.render_html(compared_context())
     summary = out[out.index('id="summary"') : out.index('id="data"')]
     assert "<code>--fail-under 0.99</code>" in summary and "<code>--max-drop 0.5</code>" in summary
     assert "<code>--fail-if-worse</code>" in summary
@@ -338,7 +343,7 @@ def test_the_summary_shows_each_gates_verdict():
 
 def test_the_ranking_statistics_and_an_old_run_without_them(html):
     context = compared_context()
-    out = report.render_html(context)
+    out = templates.render_html(context)
     assert "the AUC this report quotes is the macro average" in out
     assert f"{context['ranking']['roc_auc_macro']:.5f}" in out
     assert "Not recorded" in html  # conftest's metrics.json has no ranking statistics, as before this change
@@ -358,7 +363,7 @@ def pdf(tmp_path_factory):
     logger = logging.getLogger("weasyprint")
     logger.addHandler(handler)
     try:
-        payload = report.render_pdf(make_context(), tmp_path_factory.mktemp("run"))
+        payload = report_pdf.render_pdf(make_context(), tmp_path_factory.mktemp("run"))
     finally:
         logger.removeHandler(handler)
     return payload, PdfReader(io.BytesIO(payload)), records
@@ -406,7 +411,7 @@ def test_pdf_loads_nothing_from_outside(tmp_path, monkeypatch):
         '<section id="data"><img src="http://example.com/logo.png" alt="logo"></section>\n'
     )
     with pytest.raises(RenderError, match=r"http://example\.com/logo\.png: refused"):
-        report.render_pdf(make_context(), tmp_path / "run", templates=templates)
+        report_pdf.render_pdf(make_context(), tmp_path / "run", templates=templates)
 
 
 def test_url_fetcher_allows_data_and_the_run_folder_only(tmp_path):
@@ -415,7 +420,7 @@ def test_url_fetcher_allows_data_and_the_run_folder_only(tmp_path):
     (run / "figures" / "a.svg").write_bytes(b"<svg/>")
     (tmp_path / "secret.txt").write_text("outside")
     (run / "escape.txt").symlink_to(tmp_path / "secret.txt")
-    fetch = report.url_fetcher(run)
+    fetch = report_pdf.url_fetcher(run)
 
     assert fetch("data:text/plain;base64,aGVsbG8=").read() == b"hello"
     assert fetch((run / "figures" / "a.svg").as_uri()).read() == b"<svg/>"
@@ -436,12 +441,12 @@ def test_url_fetcher_allows_data_and_the_run_folder_only(tmp_path):
 def test_builtin_templates_are_found(tmp_path, monkeypatch):
     # installed from a wheel: the package reportgen.templates holds them
     (tmp_path / "base.html.j2").write_text("")
-    monkeypatch.setattr(report.resources, "files", lambda package: tmp_path)
-    assert report.builtin_templates() == tmp_path
+    monkeypatch.setattr(templates.resources, "files", lambda package: tmp_path)
+    assert templates.builtin_templates() == tmp_path
     monkeypatch.undo()
     # editable install: no such package, the repository's templates/ folder
-    folder = report.builtin_templates()
-    assert folder == Path(report.__file__).resolve().parent.parent / "templates"
+    folder = templates.builtin_templates()
+    assert folder == Path(templates.__file__).resolve().parents[2] / "templates"
     for name in (
         "base.html.j2",
         "report.html.j2",
@@ -468,16 +473,16 @@ def test_templates_are_sandboxed(tmp_path):
         '<section id="data">\n{{ cycler.__init__.__globals__.os.popen("id").read() }}\n</section>\n'
     )
     with pytest.raises(RenderError, match=r"_data\.html\.j2, line 2: refused by the sandbox: .*__init__"):
-        report.render_html(make_context(), templates=tmp_path)
+        templates.render_html(make_context(), templates=tmp_path)
     (tmp_path / "_data.html.j2").write_text('<section id="data">{{ epochs.append(1) }}</section>\n')
     with pytest.raises(RenderError, match=r"_data\.html\.j2, line 1: refused by the sandbox"):
-        report.render_html(make_context(), templates=tmp_path)
+        templates.render_html(make_context(), templates=tmp_path)
 
 
 def test_a_users_template_error_keeps_its_cause(tmp_path):
     (tmp_path / "_network.html.j2").write_text('<section id="network">\n{{ 1 / 0 }}\n</section>\n')
     with pytest.raises(RenderError, match=r"_network\.html\.j2, line 2: division by zero") as caught:
-        report.render_html(make_context(), templates=tmp_path)
+        templates.render_html(make_context(), templates=tmp_path)
     assert isinstance(caught.value.__cause__, ZeroDivisionError)
 
 
@@ -487,12 +492,12 @@ def test_a_bug_outside_the_users_templates_is_not_called_bad_input(monkeypatch, 
 
     # Through the built-in templates only, or through the user's partial that is not where it
     # failed: either way the error goes up as it is, to become an internal failure.
-    monkeypatch.setitem(report.FILTERS, "pct", broken)
+    monkeypatch.setitem(filters.FILTERS, "pct", broken)
     with pytest.raises(ZeroDivisionError, match="a bug in a filter"):
-        report.render_html(make_context())
+        templates.render_html(make_context())
     (tmp_path / "_network.html.j2").write_text('<section id="network">mine</section>\n')
     with pytest.raises(ZeroDivisionError):
-        report.render_html(make_context(), templates=tmp_path)
+        templates.render_html(make_context(), templates=tmp_path)
 
 
 def test_training_shows_images_per_second(html):
@@ -507,7 +512,7 @@ def test_absolute_paths_of_the_building_machine_are_shortened():
     """A published report names no folder of the machine that built it (the manifest keeps them)."""
     from dataclasses import replace
 
-    from reportgen.runfolder import ModelRecord
+    from reportgen.run.record import ModelRecord
 
     record = make_record(
         command="reportgen build --model /home/someone/mnist/mnistModel --out /srv/runs/x --epochs 2",
@@ -515,7 +520,7 @@ def test_absolute_paths_of_the_building_machine_are_shortened():
         model=ModelRecord(source="/home/someone/mnist/mnistModel", epoch=1),
     )
     record = replace(record, data=replace(record.data, dir="/data/mnist"))
-    html = report.render_html(make_context(record=record))
+    html = templates.render_html(make_context(record=record))
     for folder in ("/home/someone", "/srv/runs", "/data/mnist"):
         assert folder not in html, folder
     assert "\u2026/mnistModel" in html and "--out \u2026/x" in html and "\u2026/mnist" in html

@@ -15,7 +15,7 @@ import pytest
 # a parallel copy starts shows as one more thread that never goes away).
 PROBE = r"""
 import json, os
-from reportgen import train
+from reportgen.net import train
 import mxnet as mx
 import numpy as np
 

@@ -21,10 +21,12 @@ from click.testing import CliRunner
 from mxnet.gluon import nn
 from scipy.special import softmax
 
-from reportgen import data, evaluate, graph, inspection, model, saved
+from reportgen import data
 from reportgen.cli import main
 from reportgen.errors import ModelError
 from reportgen.layers import LAYERS
+from reportgen.net import graph, inside, model, predict, saved
+from reportgen.run import evaluation
 
 N = 500  # test images compared
 SEED_NAMES = ("Conv1", "Act1", "Pool1", "Conv2", "Act2", "Pool2", "Flat", "Full1", "Act3", "Full2", "SoftM")
@@ -225,15 +227,15 @@ def test_predictions_equal_the_module_apis_own(kind, request, small, monkeypatch
     (theirs,) = module_outputs(prefix, epoch, x)
     network = load(prefix, pixels)
     test = replace(small, test_x=small.test_x[:N], test_y=small.test_y[:N])
-    evaluation = evaluate.run(network, test, mx.cpu())  # one batch of 500, as the Module ran
-    assert evaluation.probabilities is not None
+    evaluated = evaluation.score(predict.probabilities(network, test.test_x, mx.cpu()), test.test_y)  # one batch of 500
+    assert evaluated.probabilities is not None
     if kind == "plain_model":  # ends at the scores: reportgen adds the softmax
         theirs = softmax(theirs.astype(np.float64), axis=1)
-        np.testing.assert_allclose(evaluation.probabilities, theirs, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(evaluated.probabilities, theirs, rtol=1e-5, atol=1e-7)
     else:
-        assert np.array_equal(evaluation.probabilities, theirs)
-    assert np.array_equal(evaluation.predictions, theirs.argmax(axis=1))
-    assert evaluation.overall.accuracy > 0.5  # trained: far from chance
+        assert np.array_equal(evaluated.probabilities, theirs)
+    assert np.array_equal(evaluated.predictions, theirs.argmax(axis=1))
+    assert evaluated.overall.accuracy > 0.5  # trained: far from chance
 
 
 @pytest.mark.parametrize(
@@ -244,7 +246,7 @@ def test_every_layer_equals_the_module_apis_internals(kind, names, request, smal
     network = load(prefix, pixels)
     assert network.record.names == dict(zip(LAYERS, names))
     cases = [0, 7, 18, 42, 99, 123, 321, 499]
-    ours = inspection.run(network, small.test_x, small.test_y, cases, mx.cpu()).outputs
+    ours = inside.run(network, small.test_x, small.test_y, cases, mx.cpu()).outputs
     monkeypatch.setenv("MXNET_SUBGRAPH_BACKEND", "NONE")
     x = raw(small.test_x[cases]) if pixels == "raw" else unit(small.test_x[cases])
     present = [(layer, name) for layer, name in zip(LAYERS, names) if name]
@@ -260,7 +262,7 @@ def test_kernels_are_the_models_own_weights(seed_model):
     _, args, _ = mx.model.load_checkpoint(str(prefix), epoch)
     network = load(prefix, "raw")
     assert network.kernels == {"conv1": "Conv1_weight", "conv2": "Conv2_weight"}
-    kernels = inspection.run(network, np.zeros((1, 28, 28), np.uint8), np.zeros(1), [0], mx.cpu()).kernels
+    kernels = inside.run(network, np.zeros((1, 28, 28), np.uint8), np.zeros(1), [0], mx.cpu()).kernels
     assert np.array_equal(kernels["conv1"], args["Conv1_weight"].asnumpy())
     assert np.array_equal(kernels["conv2"], args["Conv2_weight"].asnumpy())
 
@@ -272,7 +274,7 @@ def test_the_scaling_asked_for_is_the_one_fed(seed_model, small, monkeypatch):
     images = small.test_x[:N]
     (on_unit,) = module_outputs(prefix, epoch, unit(images))
     (on_raw,) = module_outputs(prefix, epoch, raw(images))
-    ours = evaluate.predict(load(prefix).forward, images, mx.cpu(), "unit", batch_size=N)
+    ours = predict.predict(load(prefix).forward, images, mx.cpu(), "unit", batch_size=N)
     assert np.array_equal(ours, on_unit)
     assert (on_unit.argmax(1) != on_raw.argmax(1)).any()
 
@@ -407,9 +409,9 @@ def test_a_model_ending_at_its_scores_gets_the_softmax_its_loss_applied(seed_mod
     mx.model.save_checkpoint(str(tmp_path / "logits"), 1, seed_symbol(head="none"), args, auxs)
     network = load(tmp_path / "logits", "raw")
     assert network.record.head == "" and network.record.names["softm"] is None
-    outputs = inspection.run(network, small.test_x, small.test_y, [0, 1], mx.cpu()).outputs
+    outputs = inside.run(network, small.test_x, small.test_y, [0, 1], mx.cpu()).outputs
     np.testing.assert_allclose(outputs["softm"], softmax(outputs["full2"].astype(np.float64), axis=1), rtol=1e-6)
-    same = inspection.run(load(prefix, "raw"), small.test_x, small.test_y, [0, 1], mx.cpu()).outputs
+    same = inside.run(load(prefix, "raw"), small.test_x, small.test_y, [0, 1], mx.cpu()).outputs
     assert np.array_equal(outputs["softm"], same["softm"])
 
 
@@ -429,7 +431,7 @@ def test_symbol_files_of_older_mxnet_versions_load(seed_model, tmp_path, small, 
     assert old.record.names == dict(zip(LAYERS, SEED_NAMES))
     images = small.test_x[:50]
     assert np.array_equal(
-        evaluate.predict(old.forward, images, mx.cpu(), "raw"), evaluate.predict(new.forward, images, mx.cpu(), "raw")
+        predict.predict(old.forward, images, mx.cpu(), "raw"), predict.predict(new.forward, images, mx.cpu(), "raw")
     )
 
 
@@ -463,8 +465,8 @@ def test_parameters_are_checked_against_each_layer(seed_model, tmp_path, small):
     loose = {k[4:]: v.astype("float64") for k, v in good.items()}
     mx.nd.save(str(tmp_path / "loose-0001.params"), {**loose, "momentum_Conv1": mx.nd.zeros(3)})
     images = small.test_x[:20]
-    expected = evaluate.predict(load(prefix, "raw").forward, images, mx.cpu(), "raw")
-    got = evaluate.predict(load(tmp_path / "loose", "raw").forward, images, mx.cpu(), "raw")
+    expected = predict.predict(load(prefix, "raw").forward, images, mx.cpu(), "raw")
+    got = predict.predict(load(tmp_path / "loose", "raw").forward, images, mx.cpu(), "raw")
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
 
 

@@ -23,9 +23,12 @@ from click.testing import CliRunner
 from conftest import digest, make_record, metrics_body
 from scipy import stats
 
-from reportgen import runfolder, site
 from reportgen.cli import main
 from reportgen.errors import DataError
+from reportgen.run import files
+from reportgen.run.record import manifest
+from reportgen.site import index as site_index
+from reportgen.site import runs as site_runs
 
 QUICK = ["--epochs", "1", "--train-limit", "1000", "--test-limit", "300"]
 CHECKOUT = str(Path(__file__).resolve().parent.parent)
@@ -337,11 +340,11 @@ def fake_run(folder: Path, created: str, accuracy: float = 0.99, **metrics) -> P
     body = metrics_body()
     body["overall"]["accuracy"] = accuracy
     body.update(metrics)
-    runfolder.write_json(folder / "metrics.json", body)
-    runfolder.write_bytes(folder / "report.html", b"<!DOCTYPE html><title>run</title><p><a href='#top'>top</a>\n")
-    runfolder.write_bytes(folder / "figures/confusion.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    files.write_json(folder / "metrics.json", body)
+    files.write_bytes(folder / "report.html", b"<!DOCTYPE html><title>run</title><p><a href='#top'>top</a>\n")
+    files.write_bytes(folder / "figures/confusion.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")
     record = make_record(created=created, title=f"Run {folder.name}")
-    runfolder.write_json(folder / "manifest.json", runfolder.manifest(record, runfolder.file_table(folder)))
+    files.write_json(folder / "manifest.json", manifest(record, files.file_table(folder)))
     return folder
 
 
@@ -363,12 +366,15 @@ GATES = [
 
 def test_extras_are_read_where_present():
     body = metrics_body()
-    none = site.extras(body)
+    none = site_runs.extras(body)
     assert none.comparison is None and none.gates == ()
     body.update(comparison=COMPARISON, gates=GATES)
-    got = site.extras(body)
-    assert got.comparison == site.Comparison(**COMPARISON)
-    assert got.gates == (site.Gate("fail-under", 0.98, 0.9876, True), site.Gate("max-drop", 0.002, 0.0025, False))
+    got = site_runs.extras(body)
+    assert got.comparison == site_runs.BaselineSummary(**COMPARISON)
+    assert got.gates == (
+        site_runs.Gate("fail-under", 0.98, 0.9876, True),
+        site_runs.Gate("max-drop", 0.002, 0.0025, False),
+    )
 
 
 @pytest.mark.parametrize(
@@ -382,7 +388,7 @@ def test_extras_are_read_where_present():
 def test_extras_of_the_wrong_shape_are_refused(change):
     body = {**metrics_body(), **change}
     with pytest.raises(DataError, match="m.json: not a reportgen metrics.json"):
-        site.extras(body, "m.json")
+        site_runs.extras(body, "m.json")
 
 
 def test_comparison_gates_and_log_loss_on_the_index(tmp_path, runner):
@@ -425,12 +431,12 @@ def test_newest_first_across_time_zones_and_ties_by_name(tmp_path):
         fake_run(tmp_path / "in/late", "2026-11-28T17:30:00+00:00"),
         fake_run(tmp_path / "in/early", "2026-11-28T12:00:00-04:00"),  # 16:00 UTC
     ]
-    index = site.make_index(site.gather(folders))
+    index = site_index.make_index(site_runs.gather(folders))
     assert [row.name for row in index.rows] == ["late", "alpha", "zeta", "early"]
 
 
 def test_runs_of_one_name_are_told_apart_in_the_order_given(tmp_path):
-    assert site.unique_names([Path("x/a"), Path("y/a"), Path("z/a-2"), Path("w/a")]) == ["a", "a-3", "a-2", "a-4"]
+    assert site_runs.unique_names([Path("x/a"), Path("y/a"), Path("z/a-2"), Path("w/a")]) == ["a", "a-3", "a-2", "a-4"]
     first = fake_run(tmp_path / "one/run", "2026-11-28T17:00:00+00:00", accuracy=0.97)
     second = fake_run(tmp_path / "two/run", "2026-11-28T18:00:00+00:00", accuracy=0.98)
     out = tmp_path / "site"

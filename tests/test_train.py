@@ -10,9 +10,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from reportgen import train
 from reportgen.errors import ContextError, TrainingError
-from reportgen.history import History
+from reportgen.net import checkpoint, devices, train
+from reportgen.run.history import History
 
 TWO_EPOCHS = train.TrainConfig(epochs=2)
 
@@ -131,7 +131,7 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tiny, uninterrupted, 
     with pytest.raises(KeyboardInterrupt):
         train.fit(tiny, TWO_EPOCHS, [mx.cpu()], checkpoint_dir=tmp_path, progress=stop, sync_every=5)
     assert stop.closed == [1, 2]  # the interrupted epoch's display was closed too
-    kept = json.loads((tmp_path / train.CHECKPOINT).read_text())
+    kept = json.loads((tmp_path / checkpoint.CHECKPOINT).read_text())
     assert kept["epoch"] == 1
     net, history = train.fit(tiny, TWO_EPOCHS, [mx.cpu()], checkpoint_dir=tmp_path, resume=True)
     assert same(params(net), params(uninterrupted[0]))
@@ -174,7 +174,7 @@ def test_batches_must_fit_the_data_and_devices(tiny):
     ],
 )
 def test_parse_contexts(spec, expected):
-    assert train.parse_contexts(spec) == expected
+    assert devices.parse_contexts(spec) == expected
 
 
 @pytest.mark.parametrize(
@@ -189,12 +189,12 @@ def test_parse_contexts(spec, expected):
 )
 def test_parse_contexts_refuses(spec, message):
     with pytest.raises(ContextError, match=re.escape(message)):
-        train.parse_contexts(spec)
+        devices.parse_contexts(spec)
 
 
 def test_auto_takes_every_gpu_there_is(monkeypatch):
     monkeypatch.setattr(mx.context, "num_gpus", lambda: 2)
-    assert train.parse_contexts("auto") == [mx.gpu(0), mx.gpu(1)]
-    assert train.parse_contexts("gpu:1") == [mx.gpu(1)]
+    assert devices.parse_contexts("auto") == [mx.gpu(0), mx.gpu(1)]
+    assert devices.parse_contexts("gpu:1") == [mx.gpu(1)]
     with pytest.raises(ContextError, match=re.escape("no GPU 2 on this machine (2 GPUs found)")):
-        train.parse_contexts("gpu:0,2")
+        devices.parse_contexts("gpu:0,2")

@@ -1,0 +1,7 @@
+"""The command line: a thin layer that parses options and calls the pipeline."""
+
+from __future__ import annotations
+
+from reportgen.cli.commands import main
+
+__all__ = ["main"]

@@ -1,0 +1,283 @@
+"""The commands: parse options into the pipeline's settings, call one pipeline function,
+say what it wrote. Exit codes and one-line errors: cli.main and reportgen.errors."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from reportgen.cli.main import main, setup
+from reportgen.cli.options import (
+    arguments,
+    baseline_options,
+    case_option,
+    command_line,
+    ctx_option,
+    data_options,
+    data_settings,
+    existing_dir,
+    gates,
+    model_option,
+    option,
+    out_dir,
+    pixels_option,
+    report_options,
+    train_config,
+    train_options,
+    verbosity,
+)
+from reportgen.cli.options import formats as parse_formats
+from reportgen.errors import GATE_FAILED, NODE_LOST, exit_codes
+from reportgen.run.record import TITLE
+
+if TYPE_CHECKING:
+    from reportgen.pipeline import Written
+
+
+def done(written: Written | None, quiet: bool) -> None:
+    """Say what a command wrote, in one line; warn where its data is not the published MNIST."""
+    if written is None:  # a worker of a distributed job other than rank 0: it wrote nothing
+        return
+    if not written.data.published_mnist:
+        click.echo(
+            f"warning: {written.data.dir or 'data/mnist'}: these files are not the published MNIST "
+            f"(their SHA-256 differ); the seed's numbers may not compare",
+            err=True,
+        )
+    if not quiet:
+        # In a distributed job, rank 0 is whichever worker registered first: say which machine.
+        where = f" on {socket.gethostname()}" if written.workers else ""
+        click.echo(
+            f"wrote {written.folder}/{where} ({', '.join(written.entries)}) in {written.seconds:.1f} s", err=True
+        )
+
+
+def gated(written: Written | None, quiet: bool) -> None:
+    """Say what a command wrote, then enforce its gates: the run folder is written either way,
+    so a failed gate's one line (exit code 3) comes after it."""
+    from reportgen.run.gates import enforce
+
+    done(written, quiet)
+    if written is not None:
+        enforce(written.verdicts)
+
+
+@main.command(epilog=exit_codes(NODE_LOST))
+@data_options
+@train_options
+@option(
+    "--out",
+    type=out_dir,
+    default=Path("output"),
+    show_default=True,
+    help="Run folder to write model/, history.json and manifest.json into.",
+)
+@verbosity
+def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, **hyper):
+    """Train the seed's LeNet and save it in MXNet's export format."""
+    setup(verbose, quiet)
+    from reportgen import pipeline
+    from reportgen.cli.progress import EpochBar
+
+    run = pipeline.RunSettings(
+        out=out,
+        data=data_settings(data_dir, train_limit, test_limit),
+        train=train_config(**hyper),
+        ctx=ctx,
+        resume=resume,
+        arguments=arguments(),
+        command=command_line(),
+    )
+    done(pipeline.run_train(run, progress=None if quiet else EpochBar()), quiet)
+
+
+@main.command(epilog=exit_codes())
+@model_option(required=True)
+@pixels_option
+@data_options
+@ctx_option
+@option("--out", type=out_dir, required=True, help="Folder to write metrics.json and predictions.npz into.")
+@verbosity
+def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
+    """Evaluate a saved model on the test set: caret's statistics, worst confusion, calibration."""
+    setup(verbose, quiet)
+    from reportgen import pipeline
+
+    run = pipeline.RunSettings(
+        out=out,
+        data=data_settings(data_dir, train_limit, test_limit),
+        ctx=ctx,
+        model=model,
+        pixels=pixels,
+        arguments=arguments(),
+        command=command_line(),
+    )
+    done(pipeline.run_evaluate(run), quiet)
+
+
+@main.command(epilog=exit_codes())
+@model_option(required=True)
+@pixels_option
+@case_option
+@data_options
+@ctx_option
+@option("--out", type=out_dir, required=True, help="Folder to write inspection.npz into.")
+@verbosity
+def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
+    """Every layer's output for chosen test images, through one multi-output graph."""
+    setup(verbose, quiet)
+    from reportgen import pipeline
+
+    run = pipeline.RunSettings(
+        out=out,
+        data=data_settings(data_dir, train_limit, test_limit),
+        ctx=ctx,
+        model=model,
+        pixels=pixels,
+        cases=tuple(cases),
+        arguments=arguments(),
+        command=command_line(),
+    )
+    done(pipeline.run_inspect(run), quiet)
+
+
+@main.command(epilog=exit_codes(GATE_FAILED, NODE_LOST))
+@data_options
+@train_options
+@model_option(required=False)
+@pixels_option
+@case_option
+@report_options
+@baseline_options
+@option(
+    "--out",
+    type=out_dir,
+    default=Path("output"),
+    show_default=True,
+    help="Run folder; the previous report there stays whole until the new one is complete.",
+)
+@verbosity
+def build(
+    out,
+    model,
+    pixels,
+    cases,
+    formats,
+    title,
+    templates,
+    data_dir,
+    train_limit,
+    test_limit,
+    ctx,
+    resume,
+    baseline,
+    fail_under,
+    max_drop,
+    fail_if_worse,
+    verbose,
+    quiet,
+    **hyper,
+):
+    """Train (or load --model), evaluate, inspect, draw and render the report: the whole pipeline.
+
+    With --baseline RUN_DIR the report compares this run with that one on the same test
+    images; the gates then fail the command (exit 3) after the report is written.
+    """
+    setup(verbose, quiet)
+    asked = gates(fail_under, max_drop, fail_if_worse)
+    from reportgen import pipeline
+    from reportgen.cli.progress import EpochBar
+
+    run = pipeline.RunSettings(
+        out=out,
+        data=data_settings(data_dir, train_limit, test_limit),
+        train=train_config(**hyper),
+        ctx=ctx,
+        resume=resume,
+        model=model,
+        pixels=pixels,
+        cases=tuple(cases),
+        title=title or TITLE,
+        formats=parse_formats(formats),
+        templates=templates,
+        baseline=baseline,
+        gates=asked,
+        arguments=arguments(),
+        command=command_line(),
+    )
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    gated(pipeline.run_build(run, progress=None if quiet else EpochBar(), say=say), quiet)
+
+
+@main.command(epilog=exit_codes(GATE_FAILED))
+@click.argument("run_dir", type=existing_dir)
+@report_options
+@option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Where the run's MNIST files are now, if not where it was built from.",
+)
+@baseline_options
+@verbosity
+def render(run_dir, formats, title, templates, data_dir, baseline, fail_under, max_drop, fail_if_worse, verbose, quiet):
+    """Render a finished run's report again from its folder, without training, the model or mxnet.
+
+    With --baseline RUN_DIR (a run with predictions.npz: still no mxnet) the report compares
+    the two runs, and metrics.json records the comparison; the gates then apply as for build.
+    """
+    setup(verbose, quiet)
+    asked = gates(fail_under, max_drop, fail_if_worse)
+    from reportgen import pipeline
+
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    settings = pipeline.RenderSettings(
+        run_dir=run_dir,
+        formats=parse_formats(formats),
+        title=title,
+        templates=templates,
+        data_dir=data_dir,
+        baseline=baseline,
+        gates=asked,
+        arguments=arguments(),
+        command=command_line(),
+    )
+    gated(pipeline.run_render(settings, say=say), quiet)
+
+
+@main.command(epilog=exit_codes())
+@click.argument("run_dirs", nargs=-1, required=True, type=existing_dir, metavar="RUN_DIR...")
+@option(
+    "--out",
+    type=out_dir,
+    required=True,
+    metavar="SITE_DIR",
+    help="The site folder (index.html, index.json, runs/<name>/), swapped in when complete: "
+    "a failure leaves the previous site whole.",
+)
+@option("--title", default=None, help="The index page's title.  [default: reportgen runs]")
+@option(
+    "--templates",
+    type=existing_dir,
+    default=None,
+    metavar="DIR",
+    help="Your templates, searched before the built-in ones (e.g. your own _site_runs.html.j2).",
+)
+@verbosity
+def site(run_dirs, out, title, templates, verbose, quiet):
+    """A static site of finished runs (folders from reportgen build): one index of them all,
+    newest first, and each run's report, PDF, figures and metrics. Open index.html, or
+    serve the folder as it is; a run no longer given leaves the site."""
+    setup(verbose, quiet)
+    from reportgen import site as site_stage
+
+    index = site_stage.build(run_dirs, out, title=title, templates=templates)
+    if not quiet:
+        click.echo(f"wrote {out}/ ({len(index.rows)} runs): open {out}/{site_stage.INDEX_HTML}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

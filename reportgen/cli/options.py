@@ -1,0 +1,235 @@
+"""The options the commands share, each also settable as REPORTGEN_<OPTION>, and how
+they become the pipeline's settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from reportgen import notebook
+from reportgen.errors import NODE_LOST
+from reportgen.net import distributed
+
+ENV = "REPORTGEN_"
+
+
+def option(*names: str, **kwargs):
+    """A click option also settable as REPORTGEN_<OPTION>, shown in --help."""
+    long_name = next(n for n in names if n.startswith("--"))
+    envvar = ENV + long_name[2:].replace("-", "_").upper()
+    return click.option(*names, envvar=envvar, show_envvar=True, **kwargs)
+
+
+def stack(*decorators):
+    def apply(f):
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+# Folders read from must exist; --out may not exist yet but must not be a file. --data-dir
+# and --model stay strings: the run record and the report show them as the user typed them.
+# --model may be a folder, a file or a checkpoint prefix (no such file): saved.find checks it.
+existing_dir = click.Path(exists=True, file_okay=False, path_type=Path)
+out_dir = click.Path(file_okay=False, path_type=Path)
+
+verbosity = stack(
+    option("-v", "--verbose", count=True, help="More detail; -v also shows tracebacks of internal errors."),
+    option("-q", "--quiet", is_flag=True, help="Only errors and warnings."),
+)
+
+data_options = stack(
+    option(
+        "--data-dir",
+        type=click.Path(exists=True, file_okay=False),
+        default=None,
+        help="Folder with the four MNIST IDX files, raw or .gz.  [default: the embedded data/mnist]",
+    ),
+    option(
+        "--train-limit",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Use only the first N training images.",
+    ),
+    option(
+        "--test-limit", type=click.IntRange(min=1), default=None, metavar="N", help="Use only the first N test images."
+    ),
+)
+
+ctx_option = option(
+    "--ctx",
+    default="auto",
+    show_default=True,
+    metavar="auto|cpu|gpu|gpu:0,1|cpu:0,1",
+    help="Devices; several train data-parallel. auto: every GPU, else the CPU.",
+)
+
+train_options = stack(
+    option("--epochs", type=click.IntRange(min=1), default=notebook.EPOCHS, show_default=True),
+    option("--batch-size", type=click.IntRange(min=1), default=notebook.BATCH_SIZE, show_default=True),
+    option(
+        "--lr",
+        type=click.FloatRange(min=0, min_open=True),
+        default=notebook.LEARNING_RATE,
+        show_default=True,
+        help="Learning rate.",
+    ),
+    option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=notebook.MOMENTUM, show_default=True),
+    option(
+        "--wd", type=click.FloatRange(min=0), default=notebook.WEIGHT_DECAY, show_default=True, help="Weight decay."
+    ),
+    option("--seed", type=int, default=notebook.SEED, show_default=True),
+    ctx_option,
+    option(
+        "--kvstore",
+        type=click.Choice(distributed.KVSTORES),
+        default=distributed.DEFAULT_KVSTORE,
+        show_default=True,
+        help="Where gradients are summed: local or device, over this machine's devices; dist_sync or "
+        "dist_device_sync, over the workers of a distributed job (started by mxnet's tools/launch.py or "
+        "the DMLC_* variables; every node runs this same command). In a job --batch-size is each step's "
+        f"over all workers, rank 0 alone writes --out, and a node gives up (exit code {NODE_LOST}) when "
+        f"another dies or nothing moves for {distributed.TIMEOUT_VARIABLE} seconds "
+        f"({distributed.DEFAULT_TIMEOUT:g} unless set).",
+    ),
+    option("--resume", is_flag=True, help="Continue from the last checkpoint in --out."),
+)
+
+
+def model_option(required: bool):
+    return option(
+        "--model",
+        metavar="PATH",
+        required=required,
+        help="A saved model: a run folder or its model/ folder, a checkpoint prefix DIR/NAME "
+        "(NAME-symbol.json with the latest NAME-NNNN.params), or a NAME-NNNN.params file.",
+    )
+
+
+pixels_option = option(
+    "--pixels",
+    type=click.Choice(["unit", "raw"]),
+    default=None,
+    help="How images enter the network: unit divides by 255 (how reportgen trains), raw feeds "
+    "0-255 (how the seed trained).  [default: what the model recorded, else unit]",
+)
+
+
+class CaseType(click.ParamType):
+    """A --case: "worst" or a test-set index. In REPORTGEN_CASE, several are separated by
+    commas or spaces ("worst,18")."""
+
+    name = "worst|INDEX"
+
+    def convert(self, value, param, ctx):
+        from reportgen.run.inspection import parse_case
+
+        if isinstance(value, int) or value == "worst":
+            return value
+        return parse_case(value)  # a DataError names --case and the value: one line, exit code 2
+
+    def split_envvar_value(self, rv: str):
+        return [part for part in re.split(r"[,\s]+", rv) if part]
+
+
+case_option = option(
+    "--case",
+    "cases",
+    type=CaseType(),
+    multiple=True,
+    default=("worst",),
+    show_default=True,
+    metavar="worst|INDEX",
+    help="Test image to look inside; repeat for several. worst: the first image "
+    "of the worst confusion, as the seed took.",
+)
+
+report_options = stack(
+    option("--format", "formats", default="html,pdf", show_default=True, metavar="html,pdf", help="What to write."),
+    option("--title", default=None, help="The report's title.  [default: LeNet on MNIST; render: the run's own]"),
+    option(
+        "--templates",
+        type=existing_dir,
+        default=None,
+        metavar="DIR",
+        help="Your templates, searched before the built-in ones (override one partial, keep the rest).",
+    ),
+)
+
+
+baseline_options = stack(
+    option(
+        "--baseline",
+        type=existing_dir,
+        default=None,
+        metavar="RUN_DIR",
+        help="A run to compare with on the same test images (its predictions.npz, or its model): "
+        "the report gains a section 'Against the baseline'.",
+    ),
+    option(
+        "--fail-under",
+        type=click.FloatRange(0, 1),
+        default=None,
+        metavar="ACCURACY",
+        help="Gate: exit 3 if the test accuracy is below this fraction (0.99 for 99%).",
+    ),
+    option(
+        "--max-drop",
+        type=click.FloatRange(min=0),
+        default=None,
+        metavar="POINTS",
+        help="Gate: exit 3 if the accuracy is more than this many percentage points below the baseline's.",
+    ),
+    option(
+        "--fail-if-worse",
+        is_flag=True,
+        help="Gate: exit 3 if McNemar's exact test (one-sided) says this run is worse than the baseline "
+        "at the 5% level.",
+    ),
+)
+
+
+def data_settings(data_dir, train_limit, test_limit):
+    from reportgen.pipeline.settings import DataSettings
+
+    return DataSettings(data_dir=data_dir, train_limit=train_limit, test_limit=test_limit)
+
+
+def train_config(epochs, batch_size, lr, momentum, wd, seed, kvstore):
+    from reportgen.net.train import TrainConfig
+
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        momentum=momentum,
+        weight_decay=wd,
+        seed=seed,
+        kvstore=kvstore,
+    )
+
+
+def arguments() -> dict[str, object]:
+    """The options as the command received them, for the run record."""
+    params = click.get_current_context().params
+    return {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}
+
+
+def command_line() -> str:
+    return click.get_current_context().meta.get("reportgen.command", "reportgen")
+
+
+def formats(value: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+
+
+def gates(fail_under, max_drop, fail_if_worse):
+    """The gates asked for (the pipeline refuses those needing a baseline without one, before any work)."""
+    from reportgen.run.gates import Gates
+
+    return Gates(fail_under=fail_under, max_drop=max_drop, fail_if_worse=fail_if_worse)

@@ -1,0 +1,259 @@
+"""The commands, each the stages in order: gather every value first, then write.
+
+The command line parses options into settings (pipeline.settings) and calls one function
+here; each calls the stages (pipeline.stages) and writes the run folder through a staging
+folder (run.folder.staging). The run record (manifest.json) is built once, at the end,
+from the values the stages handed on; the command returns what it wrote, as `Written`,
+and leaves the gates' verdicts for the command line to enforce once it has said so.
+
+In a distributed job (--kvstore dist_sync) every worker runs train or build; only rank 0
+writes a run folder, the others return None once their share of the training is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reportgen.errors import ReportgenError
+from reportgen.pipeline import baseline, checks, stages
+from reportgen.pipeline.settings import RenderSettings, RunSettings, Say, Timer, Written, quiet
+from reportgen.pipeline.stages import Gathered, Obtained
+from reportgen.report import templates
+from reportgen.run import finished, folder
+from reportgen.run.comparison import Comparison
+from reportgen.run.evaluation import PREDICTIONS, Evaluation
+from reportgen.run.files import write_json
+from reportgen.run.gates import Verdict
+from reportgen.run.record import RunRecord, write_manifest, write_rendered_manifest
+
+if TYPE_CHECKING:
+    from reportgen.data import DataRecord, Dataset
+    from reportgen.net.devices import Device
+    from reportgen.net.distributed import Job
+    from reportgen.net.train import Progress
+
+log = logging.getLogger(__name__)
+
+
+def _written(
+    out: Path,
+    manifest: dict[str, Any],
+    timer: Timer,
+    data: DataRecord,
+    workers: int | None = None,
+    evaluation: Evaluation | None = None,
+    comparison: Comparison | None = None,
+    verdicts: tuple[Verdict, ...] = (),
+) -> Written:
+    listed = manifest.get("files", {})
+    return Written(
+        folder=Path(out),
+        entries=tuple(sorted({name.split("/")[0] for name in listed})),
+        seconds=sum(timer.seconds.values()),
+        data=data,
+        workers=workers,
+        evaluation=evaluation,
+        comparison=comparison,
+        verdicts=verdicts,
+    )
+
+
+# -- a distributed job ----------------------------------------------------------------------
+
+
+def _kvstore(run: RunSettings) -> str:
+    from reportgen.net import distributed
+
+    return run.train.kvstore if run.train is not None else distributed.DEFAULT_KVSTORE
+
+
+def _check_kvstore(run: RunSettings) -> None:
+    from reportgen.net import distributed
+
+    distributed.check(_kvstore(run), resume=run.resume, model=run.model)
+
+
+def _join(run: RunSettings, timer: Timer) -> Job | None:
+    """This worker's place in the distributed job, or None on one machine."""
+    from reportgen.net import distributed
+
+    if not distributed.is_distributed(_kvstore(run)):
+        return None
+    with timer.stage("join"):  # waiting for every node of the job to start
+        return distributed.join(_kvstore(run))
+
+
+def _writes(job: Job | None) -> bool:
+    """Whether this process writes the run folder: on one machine, or rank 0 of a job."""
+    return job is None or job.rank == 0
+
+
+def _done_elsewhere(job: Job) -> None:
+    log.info(f"worker {job.rank} of {job.workers} on {socket.gethostname()}: done; rank 0 writes the run folder")
+
+
+def _train(
+    run: RunSettings,
+    dataset: Dataset,
+    devices: list[Device],
+    progress: Progress | None,
+    timer: Timer,
+    job: Job | None,
+) -> Obtained:
+    # One progress bar per job, not one per worker.
+    return stages.train(run, dataset, devices, progress if _writes(job) else None, timer, job)
+
+
+# -- the commands -----------------------------------------------------------------------------
+
+
+def run_train(run: RunSettings, progress: Progress | None = None) -> Written | None:
+    """`reportgen train`: model/, history.json, manifest.json (None: another worker writes them)."""
+    folder.check_out(run.out)
+    _check_kvstore(run)
+    timer = Timer()
+    devices = stages.contexts(run.ctx)
+    with timer.stage("data"):
+        dataset = stages.load_data(run.data)
+    job = _join(run, timer)
+    got = _train(run, dataset, devices, progress, timer, job)
+    if job is not None and not _writes(job):
+        _done_elsewhere(job)
+        return None
+    with folder.staging(run.out) as staged:
+        stages.save_model(got, staged)
+        manifest = write_manifest(staged, stages.record(run, devices, dataset, got, timer))
+    return _written(run.out, manifest, timer, dataset.describe(), job.workers if job else None)
+
+
+def _model_run(run: RunSettings, timer: Timer) -> tuple[list[Device], Dataset, Obtained]:
+    """What evaluate and inspect start from: devices, a saved model (refused before any data
+    is read if it is not the seed's LeNet) and the data."""
+    if run.model is None:
+        raise ReportgenError("give --model: the saved model to use")
+    devices = stages.contexts(run.ctx)
+    got = stages.load_model(run.model, run.pixels, devices, timer)
+    with timer.stage("data"):
+        dataset = stages.load_data(run.data)
+    return devices, dataset, got
+
+
+def run_evaluate(run: RunSettings) -> Written:
+    """`reportgen evaluate`: metrics.json, predictions.npz, manifest.json."""
+    folder.check_out(run.out)
+    timer = Timer()
+    devices, dataset, got = _model_run(run, timer)
+    evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
+    with folder.staging(run.out) as staged:
+        evaluation.save(staged / "metrics.json")
+        evaluation.per_image().save(staged / PREDICTIONS)
+        manifest = write_manifest(staged, stages.record(run, devices, dataset, got, timer), keep=run.out)
+    return _written(run.out, manifest, timer, dataset.describe(), evaluation=evaluation)
+
+
+def run_inspect(run: RunSettings) -> Written:
+    """`reportgen inspect`: inspection.npz, manifest.json."""
+    folder.check_out(run.out)
+    timer = Timer()
+    devices, dataset, got = _model_run(run, timer)
+    checks.cases(run.cases, len(dataset.test_y))
+    evaluation = stages.evaluate(got.network, dataset, devices[0], timer) if stages.needs_worst(run.cases) else None
+    inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
+    with folder.staging(run.out) as staged:
+        inspected.save(staged / "inspection.npz")
+        manifest = write_manifest(staged, stages.record(run, devices, dataset, got, timer), keep=run.out)
+    return _written(run.out, manifest, timer, dataset.describe())
+
+
+def run_build(run: RunSettings, progress: Progress | None = None, say: Say = quiet) -> Written | None:
+    """`reportgen build`: every stage, then the whole run folder, with the gates judged (the
+    command line enforces them, exit code 3, once the folder is complete). None: another
+    worker of a distributed job writes the run folder."""
+    folder.check_out(run.out)
+    checks.formats(run.formats)
+    checks.pixels(run)
+    checks.gates(run.gates, run.baseline)
+    _check_kvstore(run)
+    templates.environment(run.templates)  # a bad --templates fails now, not after training
+    timer = Timer()
+    devices = stages.contexts(run.ctx)
+    loaded = stages.load_model(run.model, run.pixels, devices, timer) if run.model is not None else None
+    with timer.stage("data"):
+        dataset = stages.load_data(run.data)
+    checks.cases(run.cases, len(dataset.test_y))
+    opened = baseline.open_baseline(run.baseline, dataset.describe()) if run.baseline is not None else None
+    if loaded is not None:
+        say(stages.loaded(loaded.network.record))
+    job = _join(run, timer) if loaded is None else None
+    got = loaded or _train(run, dataset, devices, progress, timer, job)
+    if job is not None and not _writes(job):
+        _done_elsewhere(job)
+        return None
+    say("evaluating")
+    evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
+    other = baseline.evaluate_baseline(opened, dataset, lambda: devices, timer) if opened is not None else None
+    comparison, verdicts = baseline.judge(run.gates, evaluation, other)
+    say("inspecting")
+    inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
+    gathered = Gathered(dataset, got.history, evaluation, inspected, got.network.pixels, other, comparison, verdicts)
+    with folder.staging(run.out) as staged:
+        stages.save_model(got, staged)
+        write_json(staged / "metrics.json", baseline.metrics(evaluation.to_json(), comparison, verdicts))
+        evaluation.per_image().save(staged / PREDICTIONS)
+        inspected.save(staged / "inspection.npz")
+        drawn = stages.draw(staged, gathered, run.formats, timer, say)
+        record = stages.record(run, devices, dataset, got, timer)
+        stages.render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
+        manifest = write_manifest(staged, replace(record, timings=dict(timer.seconds)))
+    workers = job.workers if job else None
+    return _written(run.out, manifest, timer, dataset.describe(), workers, evaluation, comparison, verdicts)
+
+
+def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
+    """`reportgen render`: the report again from a finished run's files, no model, no mxnet
+    (unless a --baseline without predictions.npz must be predicted afresh).
+
+    The report still shows how the run was made (its command, its timings); this
+    rendering is recorded under "rendered" in the manifest. With --baseline or a gate,
+    metrics.json's comparison and gates become this rendering's.
+    """
+    checks.formats(settings.formats)
+    checks.gates(settings.gates, settings.baseline)
+    templates.environment(settings.templates)
+    run = finished.read(settings.run_dir, per_image=settings.baseline is not None)
+    record = replace(run.record, title=settings.title or run.record.title)
+    opened = baseline.open_baseline(settings.baseline, record.data) if settings.baseline is not None else None
+    timer = Timer()
+    with timer.stage("data"):
+        dataset = stages.reload_data(record, settings.data_dir)
+    other = (
+        baseline.evaluate_baseline(opened, dataset, lambda: stages.contexts("auto"), timer)
+        if opened is not None
+        else None
+    )
+    comparison, verdicts = baseline.judge(settings.gates, run.evaluation, other)
+    if comparison is None and "comparison" in run.metrics:
+        say(f"note: metrics.json compares with {run.metrics['comparison'].get('baseline')}; give --baseline to show it")
+    gathered = Gathered(
+        dataset, run.history, run.evaluation, run.inspection, record.model.pixels, other, comparison, verdicts
+    )
+    with folder.staging(settings.run_dir) as staged:
+        if opened is not None or settings.gates:
+            write_json(staged / "metrics.json", baseline.metrics(run.metrics, comparison, verdicts))
+        drawn = stages.draw(staged, gathered, settings.formats, timer, say)
+        stages.render(staged, record, gathered, drawn, settings.formats, settings.templates, timer, say)
+        again = RunRecord(
+            command=settings.command,
+            arguments=dict(settings.arguments),
+            contexts=(),
+            data=record.data,
+            model=record.model,
+            training={},
+            timings=dict(timer.seconds),
+        )
+        manifest = write_rendered_manifest(staged, run.manifest, record, again)
+    return _written(settings.run_dir, manifest, timer, record.data, None, run.evaluation, comparison, verdicts)

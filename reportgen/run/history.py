@@ -1,0 +1,106 @@
+"""What training hands on besides the network: every batch's and every epoch's numbers.
+
+A value of its own, without mxnet, so that the figures, the report and `reportgen render`
+read it without loading the training stage. history.json is its serialization.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reportgen.errors import DataError
+from reportgen.run import files
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float  # mean over the epoch's batches
+    train_accuracy: float
+    test_loss: float  # the whole test set, after the epoch
+    test_accuracy: float
+    seconds: float  # training steps only
+    eval_seconds: float  # the test pass after it
+    images_per_second: float  # training images per second of `seconds`
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: numpy fields make field-wise == ambiguous
+class History:
+    batch_epoch: np.ndarray  # (b,) int64, the epoch of each batch, in training order
+    batch_loss: np.ndarray  # (b,) float64, mean cross-entropy over the batch
+    batch_accuracy: np.ndarray  # (b,) float64, share of the batch classified right
+    epochs: tuple[EpochRecord, ...]
+
+    @classmethod
+    def empty(cls) -> History:
+        """No training: a loaded model whose history was not kept."""
+        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), ())
+
+    @property
+    def batches(self) -> int:
+        return len(self.batch_loss)
+
+    def with_epoch(self, losses: np.ndarray, accuracies: np.ndarray, record: EpochRecord) -> History:
+        """This history and one more epoch: its batches' losses and accuracies, and its record."""
+        return replace(
+            self,
+            batch_epoch=np.r_[self.batch_epoch, np.full(len(losses), record.epoch, np.int64)],
+            batch_loss=np.r_[self.batch_loss, np.asarray(losses, np.float64)],
+            batch_accuracy=np.r_[self.batch_accuracy, np.asarray(accuracies, np.float64)],
+            epochs=(*self.epochs, record),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The body of history.json: a record per batch (numbered within its epoch) and per epoch."""
+        starts = np.flatnonzero(np.r_[True, self.batch_epoch[1:] != self.batch_epoch[:-1]])
+        within = np.arange(self.batches) - np.repeat(starts, np.diff(np.r_[starts, self.batches]))
+        batches = (
+            [
+                {"epoch": int(e), "batch": int(i) + 1, "loss": float(loss), "accuracy": float(acc)}
+                for e, i, loss, acc in zip(self.batch_epoch, within, self.batch_loss, self.batch_accuracy)
+            ]
+            if self.batches
+            else []
+        )
+        return files.jsonable({"batches": batches, "epochs": [asdict(e) for e in self.epochs]})
+
+    @classmethod
+    def from_json(cls, body: Any, source: str = "history.json") -> History:
+        """Read history.json's body back; anything not shaped like one is a DataError."""
+        try:
+            batches = body["batches"]
+            names = [f.name for f in fields(EpochRecord)]
+            epochs = tuple(
+                EpochRecord(**{name: files.nan_for_none(record.get(name)) for name in names})
+                for record in body["epochs"]
+            )
+            return cls(
+                np.array([b["epoch"] for b in batches], np.int64).reshape(-1),
+                np.array([files.nan_for_none(b["loss"]) for b in batches], np.float64).reshape(-1),
+                np.array([files.nan_for_none(b["accuracy"]) for b in batches], np.float64).reshape(-1),
+                epochs,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise DataError(f"{source}: not a reportgen history ({type(e).__name__}: {e})") from e
+
+    def save(self, path: Path) -> Path:
+        return files.write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> History:
+        return cls.from_json(files.read_json(path), str(path))
+
+
+def training_seconds(timings: Mapping[str, float], history: History) -> float | None:
+    """How long training took: the run's training stage, else the epochs of its history;
+    None if neither says."""
+    if "train" in timings:
+        return timings["train"]
+    seconds = [e.seconds for e in history.epochs if e.seconds is not None and math.isfinite(e.seconds)]
+    return sum(seconds) if seconds else None
