@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen import data
+from reportgen.errors import ReportgenError
 from reportgen.pipeline.settings import DataSettings, RunSettings, Say, Timer
 from reportgen.report import context as report_context
 from reportgen.report import pdf, templates
@@ -69,8 +70,6 @@ def load_data(settings: DataSettings) -> data.Dataset:
 
 def reload_data(record: RunRecord, data_dir: Path | None) -> data.Dataset:
     """A finished run's data again (the report shows digits); it must be the same files."""
-    from reportgen.errors import ReportgenError
-
     folder = data_dir if data_dir is not None else record.data.dir
     dataset = data.load(folder, record.data.train_images, record.data.test_images)
     if dataset.checksums != record.data.files:
