@@ -17,7 +17,7 @@ from reportgen.pipeline.settings import DataSettings, RunSettings, Say, Timer
 from reportgen.report import context as report_context
 from reportgen.report import pdf, templates
 from reportgen.report.figures import Figure, make
-from reportgen.run import files, inspection
+from reportgen.run import archive, files, inspection
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation, score
 from reportgen.run.files import MANIFEST
@@ -246,7 +246,9 @@ def render(
     user_templates: Path | None,
     timer: Timer,
     say: Say,
-) -> None:
+) -> dict[str, Any]:
+    """The report's values, and report.html if asked for; the PDF comes after the manifest
+    it carries (`render_pdf`)."""
     say("rendering " + " and ".join(formats))
     with timer.stage("render"):
         values = report_context.context(
@@ -261,5 +263,30 @@ def render(
         )
         if "html" in formats:
             files.write_bytes(staged / "report.html", templates.render_html(values, user_templates).encode())
-        if "pdf" in formats:
-            files.write_bytes(staged / "report.pdf", pdf.render_pdf(values, staged, user_templates))
+    return values
+
+
+def seal(*folders: Path | None) -> archive.Sealed:
+    """What a PDF about to be made will carry: the manifest (written next) and the run's data
+    files, each from the first of `folders` that has it (a staging folder, then the run's)."""
+    names = tuple(
+        name
+        for name in archive.EMBEDDABLE
+        if name == MANIFEST or any(f is not None and (f / name).is_file() for f in folders)
+    )
+    return archive.Sealed(names, current=True)
+
+
+def render_pdf(
+    staged: Path,
+    values: dict[str, Any],
+    user_templates: Path | None,
+    timer: Timer,
+    run_dir: Path | None = None,
+) -> None:
+    """report.pdf, carrying the staged manifest.json (written before it: its timings stop
+    here) and the run's data files, then its checksum beside it (run/archive.py)."""
+    with timer.stage("pdf"):
+        carried = archive.embedded(staged, run_dir)
+        files.write_bytes(staged / archive.PDF, pdf.render_pdf(values, staged, user_templates, carried))
+        archive.write_sidecar(staged)
