@@ -103,7 +103,8 @@ def train(out, data_dir, train_limit, test_limit, ctx, resume, summary, verbose,
         arguments=arguments(),
         command=command_line(),
     )
-    done(pipeline.run_train(run, progress=None if quiet else EpochBar()), quiet, outputs)
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    done(pipeline.run_train(run, progress=None if quiet else EpochBar(), say=say), quiet, outputs)
 
 
 @main.command(epilog=exit_codes())

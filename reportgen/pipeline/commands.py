@@ -131,12 +131,12 @@ def _kept(out: Path, run: finished.FinishedRun | None = None) -> archive.Sealed 
         return None
 
 
-def run_train(run: RunSettings, progress: Progress | None = None) -> Written | None:
+def run_train(run: RunSettings, progress: Progress | None = None, say: Say = quiet) -> Written | None:
     """`reportgen train`: model/, history.json, manifest.json (None: another worker writes them)."""
     folder.check_out(run.out)
     _check_kvstore(run)
     timer = Timer()
-    devices = stages.contexts(run.ctx)
+    devices = stages.training_devices(run.ctx, say)
     with timer.stage("data"):
         dataset = stages.load_data(run.data)
     job = _join(run, timer)
@@ -202,7 +202,7 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
     _check_kvstore(run)
     templates.environment(run.templates)  # a bad --templates fails now, not after training
     timer = Timer()
-    devices = stages.contexts(run.ctx)
+    devices = stages.training_devices(run.ctx, say)
     loaded = stages.load_model(run.model, run.pixels, devices, timer) if run.model is not None else None
     with timer.stage("data"):
         dataset = stages.load_data(run.data)

@@ -89,6 +89,19 @@ def contexts(spec: str) -> list[Device]:
     return devices.parse_contexts(spec)
 
 
+def training_devices(spec: str, say: Say) -> list[Device]:
+    """The devices to train (or run a --model) on; one line when `auto` found no GPU though nvidia-smi lists one
+    (the CPU build of MXNet, most likely: README, "Two commands", on GPU=)."""
+    from reportgen.net import devices
+
+    found = devices.parse_contexts(spec)
+    if spec.strip().lower() == "auto" and all(d.device_type == "cpu" for d in found):
+        hint = devices.cpu_build_hint()
+        if hint:
+            say(hint)
+    return found
+
+
 def load_model(path: str, pixels: str | None, devices: list[Device], timer: Timer) -> Obtained:
     """A saved model (`path` as typed, `pixels` from --pixels or None), with its history and
     training settings when a reportgen run folder kept them."""
