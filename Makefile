@@ -4,11 +4,13 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-# Which build of mxnet 1.9.1: cpu (the default), a CUDA build (cu101, cu102, cu110 ... cu117;
-# each wheel brings its CUDA libraries and needs only the NVIDIA driver), or auto: the newest
-# CUDA build the driver runs, from the CUDA version nvidia-smi prints (cpu without nvidia-smi).
-#   make report GPU=cu117      make test GPU=auto
-GPU ?= cpu
+# Which build of mxnet 1.9.1: cpu, a CUDA build (cu101, cu102, cu110 ... cu117; each wheel
+# brings its CUDA libraries and needs only the NVIDIA driver), or auto: the newest CUDA build
+# the driver runs, from the CUDA version nvidia-smi prints (cpu without nvidia-smi). Unless
+# given, the build installed already (the stamp records it), else cpu: `make test` after
+# `make report GPU=cu117` keeps the CUDA build.
+#   make report GPU=cu117      make report GPU=auto      make report GPU=cpu
+GPU ?= $(or $(shell cat $(STAMP) 2>/dev/null),cpu)
 CUDA_BUILDS := cu101 cu102 cu110 cu111 cu112 cu113 cu114 cu115 cu116 cu117
 ifeq ($(GPU),auto)
 override GPU := $(shell nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9]*\)\.\([0-9]*\).*/\1 \2/p' | { \

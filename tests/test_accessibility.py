@@ -124,15 +124,17 @@ def test_axe_finds_no_violation(axe_tools, pages):
 
 
 class _Page(HTMLParser):
-    """The root's lang, each <img>'s alt and each inline <svg>'s labelling."""
+    """The root's lang, each <img>'s alt and each inline <svg>'s labelling (its attributes, and
+    whether a <title> is its first child)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.lang: str | None = None
         self.images: list[dict[str, str | None]] = []
         self.svgs: list[dict[str, str | None]] = []
-        self._svg_depth = 0
         self._svg_titled: list[bool] = []
+        self._open: list[int] = []  # the inline <svg>s open, by their index in svgs
+        self._fresh = False  # the last start tag was an <svg>'s
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
@@ -140,11 +142,18 @@ class _Page(HTMLParser):
             self.lang = attributes.get("lang")
         elif tag == "img":
             self.images.append(attributes)
-        elif tag == "svg":
+        elif tag == "title" and self._open and self._fresh:
+            self._svg_titled[self._open[-1]] = True
+        if tag == "svg":
             self.svgs.append(attributes)
             self._svg_titled.append(False)
-        elif tag == "title" and self._svg_titled:
-            self._svg_titled[-1] = True
+            self._open.append(len(self.svgs) - 1)
+        self._fresh = tag == "svg"
+
+    def handle_endtag(self, tag):
+        if tag == "svg" and self._open:
+            self._open.pop()
+        self._fresh = False
 
 
 def test_every_page_has_a_language_and_every_image_a_text(pages):
