@@ -88,7 +88,9 @@ def recorded(folder: Path) -> str:
     """The SHA-256 report.pdf.sha256 records; a missing or malformed sidecar is refused."""
     path = Path(folder) / SIDECAR
     if not _regular(path):
-        raise ReportgenError(f"{path}: missing (or not a regular file); it vouches for {PDF}: build the run again")
+        raise ReportgenError(
+            f"{path}: missing (or not a regular file), and it vouches for {PDF}: reportgen render makes both again"
+        )
     if path.stat().st_size > _MOST:
         raise ReportgenError(f"{path}: not a checksum file ({path.stat().st_size} bytes)")
     found = _LINE.fullmatch(path.read_bytes().decode("ascii", errors="replace"))
