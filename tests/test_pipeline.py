@@ -107,7 +107,8 @@ def test_render_gives_the_same_html_without_the_model(built, tmp_path, runner):
     # The time said is this rendering's, not the build's the manifest still records.
     took = sum(manifest["rendered"]["timings"].values())
     assert result.stderr.strip().splitlines()[-1].endswith(f" in {took:.1f} s")
-    assert took < sum(manifest["timings"].values())
+    # (not by comparing times: a loaded machine can make a rendering slower than the build was)
+    assert "train" in manifest["timings"] and "train" not in manifest["rendered"]["timings"]
 
 
 def test_a_failing_build_leaves_the_previous_report_whole(built, tmp_path, runner):
