@@ -118,7 +118,9 @@ def test_the_site_holds_each_run_and_its_files(built, runs):
     assert index["title"] == "Quick runs"
     for name, folder in runs.items():
         copied = built / "runs" / name
-        expected = ["manifest.json", "metrics.json", "report.html"] + (["report.pdf"] if name == "change" else [])
+        expected = ["manifest.json", "metrics.json", "report.html"] + (
+            ["report.pdf", "report.pdf.sha256"] if name == "change" else []
+        )
         assert sorted(p.name for p in copied.iterdir() if p.is_file()) == expected
         figures = sorted(p.name for p in (folder / "figures").iterdir())
         assert figures and sorted(p.name for p in (copied / "figures").iterdir()) == figures
@@ -272,6 +274,49 @@ def test_a_folder_that_is_not_a_finished_run_is_refused_and_the_site_stays_whole
     assert line.startswith(f"error: {bad}") and "Traceback" not in result.output, line
     assert digest(out) == before
     assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize(
+    "broken, fragment",
+    [
+        ("pdf-changed", "report.pdf: differs from its report.pdf.sha256"),
+        ("no-sidecar", "report.pdf.sha256: missing"),
+        ("sidecar-changed", "report.pdf: differs from its report.pdf.sha256"),
+        ("no-pdf-entry", "report.pdf: not among the files its manifest.json records"),
+        ("pdf-entry-elsewhere", '"pdf" is not what reportgen writes'),
+    ],
+)
+def test_a_pdf_its_sidecar_does_not_vouch_for_is_refused(runs, tmp_path, broken, fragment, runner):
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["change"], bad)
+    if broken == "pdf-changed":
+        with open(bad / "report.pdf", "ab") as f:
+            f.write(b"%% appended\n")
+    elif broken == "no-sidecar":
+        (bad / "report.pdf.sha256").unlink()
+    elif broken == "sidecar-changed":
+        (bad / "report.pdf.sha256").write_text("0" * 64 + "  report.pdf\n")
+    else:
+        manifest = json.loads((bad / "manifest.json").read_text())
+        if broken == "no-pdf-entry":
+            del manifest["pdf"]
+        else:
+            manifest["pdf"]["checksum"] = "../elsewhere.sha256"
+        (bad / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(main, ["site", str(bad), "--out", str(tmp_path / "site")])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {bad}") and fragment in line, line
+    assert not (tmp_path / "site").exists()
+
+
+def test_the_sites_copy_of_a_pdf_is_checked_by_its_sidecar(built):
+    copied = built / "runs" / "change"
+    recorded = (copied / "report.pdf.sha256").read_text()
+    assert recorded == f"{files.sha256(copied / 'report.pdf')}  report.pdf\n"
+    if shutil.which("sha256sum"):
+        done = subprocess.run(["sha256sum", "-c", "--strict", "report.pdf.sha256"], cwd=copied, capture_output=True)
+        assert done.returncode == 0 and done.stdout == b"report.pdf: OK\n", done
 
 
 def test_a_missing_folder_is_a_usage_error(tmp_path, runner):

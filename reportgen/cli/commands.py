@@ -14,17 +14,20 @@ from reportgen.cli.options import (
     arguments,
     baseline_options,
     case_option,
+    ci_outputs,
     command_line,
     ctx_option,
     data_options,
     data_settings,
     existing_dir,
     gates,
+    junit_option,
     model_option,
     option,
     out_dir,
     pixels_option,
     report_options,
+    summary_option,
     train_config,
     train_options,
     verbosity,
@@ -35,10 +38,12 @@ from reportgen.run.record import TITLE
 
 if TYPE_CHECKING:
     from reportgen.pipeline import Written
+    from reportgen.pipeline.ci import Outputs
 
 
-def done(written: Written | None, quiet: bool) -> None:
-    """Say what a command wrote, in one line; warn where its data is not the published MNIST."""
+def done(written: Written | None, quiet: bool, outputs: Outputs | None = None) -> None:
+    """Say what a command wrote, in one line; warn where its data is not the published MNIST;
+    write what CI reads of it (--summary, --junit, $GITHUB_STEP_SUMMARY)."""
     if written is None:  # a worker of a distributed job other than rank 0: it wrote nothing
         return
     if not written.data.published_mnist:
@@ -53,14 +58,19 @@ def done(written: Written | None, quiet: bool) -> None:
         click.echo(
             f"wrote {written.folder}/{where} ({', '.join(written.entries)}) in {written.seconds:.1f} s", err=True
         )
+    from reportgen.pipeline import ci
+
+    command = click.get_current_context().info_name or "reportgen"
+    ci.write(command, written, outputs or ci.Outputs(), warn=lambda line: click.echo(line, err=True))
 
 
-def gated(written: Written | None, quiet: bool) -> None:
-    """Say what a command wrote, then enforce its gates: the run folder is written either way,
-    so a failed gate's one line (exit code 3) comes after it."""
+def gated(written: Written | None, quiet: bool, outputs: Outputs | None = None) -> None:
+    """Say what a command wrote and write what CI reads of it, then enforce its gates: the run
+    folder, the summary and the JUnit file are written either way, so a failed gate's one
+    line (exit code 3) comes after them."""
     from reportgen.run.gates import enforce
 
-    done(written, quiet)
+    done(written, quiet, outputs)
     if written is not None:
         enforce(written.verdicts)
 
@@ -75,10 +85,12 @@ def gated(written: Written | None, quiet: bool) -> None:
     show_default=True,
     help="Run folder to write model/, history.json and manifest.json into.",
 )
+@summary_option
 @verbosity
-def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, **hyper):
+def train(out, data_dir, train_limit, test_limit, ctx, resume, summary, verbose, quiet, **hyper):
     """Train the seed's LeNet and save it in MXNet's export format."""
     setup(verbose, quiet)
+    outputs = ci_outputs(summary, None, out)
     from reportgen import pipeline
     from reportgen.cli.progress import EpochBar
 
@@ -91,7 +103,8 @@ def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, *
         arguments=arguments(),
         command=command_line(),
     )
-    done(pipeline.run_train(run, progress=None if quiet else EpochBar()), quiet)
+    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    done(pipeline.run_train(run, progress=None if quiet else EpochBar(), say=say), quiet, outputs)
 
 
 @main.command(epilog=exit_codes())
@@ -100,10 +113,12 @@ def train(out, data_dir, train_limit, test_limit, ctx, resume, verbose, quiet, *
 @data_options
 @ctx_option
 @option("--out", type=out_dir, required=True, help="Folder to write metrics.json and predictions.npz into.")
+@summary_option
 @verbosity
-def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
+def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, summary, verbose, quiet):
     """Evaluate a saved model on the test set: caret's statistics, worst confusion, calibration."""
     setup(verbose, quiet)
+    outputs = ci_outputs(summary, None, out)
     from reportgen import pipeline
 
     run = pipeline.RunSettings(
@@ -115,7 +130,7 @@ def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, verbose
         arguments=arguments(),
         command=command_line(),
     )
-    done(pipeline.run_evaluate(run), quiet)
+    done(pipeline.run_evaluate(run), quiet, outputs)
 
 
 @main.command(epilog=exit_codes())
@@ -125,10 +140,12 @@ def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, verbose
 @data_options
 @ctx_option
 @option("--out", type=out_dir, required=True, help="Folder to write inspection.npz into.")
+@summary_option
 @verbosity
-def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, verbose, quiet):
+def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, summary, verbose, quiet):
     """Every layer's output for chosen test images, through one multi-output graph."""
     setup(verbose, quiet)
+    outputs = ci_outputs(summary, None, out)
     from reportgen import pipeline
 
     run = pipeline.RunSettings(
@@ -141,7 +158,7 @@ def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, v
         arguments=arguments(),
         command=command_line(),
     )
-    done(pipeline.run_inspect(run), quiet)
+    done(pipeline.run_inspect(run), quiet, outputs)
 
 
 @main.command(epilog=exit_codes(GATE_FAILED, NODE_LOST))
@@ -159,6 +176,8 @@ def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, v
     show_default=True,
     help="Run folder; the previous report there stays whole until the new one is complete.",
 )
+@summary_option
+@junit_option
 @verbosity
 def build(
     out,
@@ -177,6 +196,8 @@ def build(
     fail_under,
     max_drop,
     fail_if_worse,
+    summary,
+    junit,
     verbose,
     quiet,
     **hyper,
@@ -188,6 +209,7 @@ def build(
     """
     setup(verbose, quiet)
     asked = gates(fail_under, max_drop, fail_if_worse)
+    outputs = ci_outputs(summary, junit, out)
     from reportgen import pipeline
     from reportgen.cli.progress import EpochBar
 
@@ -209,7 +231,7 @@ def build(
         command=command_line(),
     )
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    gated(pipeline.run_build(run, progress=None if quiet else EpochBar(), say=say), quiet)
+    gated(pipeline.run_build(run, progress=None if quiet else EpochBar(), say=say), quiet, outputs)
 
 
 @main.command(epilog=exit_codes(GATE_FAILED))
@@ -222,8 +244,24 @@ def build(
     help="Where the run's MNIST files are now, if not where it was built from.",
 )
 @baseline_options
+@summary_option
+@junit_option
 @verbosity
-def render(run_dir, formats, title, templates, data_dir, baseline, fail_under, max_drop, fail_if_worse, verbose, quiet):
+def render(
+    run_dir,
+    formats,
+    title,
+    templates,
+    data_dir,
+    baseline,
+    fail_under,
+    max_drop,
+    fail_if_worse,
+    summary,
+    junit,
+    verbose,
+    quiet,
+):
     """Render a finished run's report again from its folder, without training, the model or mxnet.
 
     With --baseline RUN_DIR (a run with predictions.npz: still no mxnet) the report compares
@@ -231,6 +269,7 @@ def render(run_dir, formats, title, templates, data_dir, baseline, fail_under, m
     """
     setup(verbose, quiet)
     asked = gates(fail_under, max_drop, fail_if_worse)
+    outputs = ci_outputs(summary, junit, run_dir)
     from reportgen import pipeline
 
     say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
@@ -245,7 +284,7 @@ def render(run_dir, formats, title, templates, data_dir, baseline, fail_under, m
         arguments=arguments(),
         command=command_line(),
     )
-    gated(pipeline.run_render(settings, say=say), quiet)
+    gated(pipeline.run_render(settings, say=say), quiet, outputs)
 
 
 @main.command(epilog=exit_codes())

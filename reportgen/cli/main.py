@@ -15,6 +15,11 @@ from reportgen import __version__
 from reportgen.errors import BAD_INPUT, GATE_FAILED, INTERNAL, NODE_LOST, exit_codes
 from reportgen.net import distributed
 
+MXNET_MISSING = (
+    "needs MXNet, which is not installed: pip install -c constraints.txt -e '.[cpu]' "
+    "(or '.[cu117]' ... for an NVIDIA GPU: README, Two commands), or make report"
+)
+
 
 class Group(click.Group):
     """Every failure as one line: a usage error (exit 2) as "error: ..." with a hint, not
@@ -51,6 +56,13 @@ class Group(click.Group):
             raise
         except KeyboardInterrupt as e:
             raise click.exceptions.Abort() from e
+        except ModuleNotFoundError as e:
+            if e.name != "mxnet":
+                raise
+            # MXNet is an extra (its CPU build or one of its CUDA builds): not installed here.
+            command = ctx.invoked_subcommand or "reportgen"
+            click.echo(f"error: reportgen {command} {MXNET_MISSING}", err=True)
+            ctx.exit(BAD_INPUT)
         except Exception as e:  # a bug, not bad input
             if logging.getLogger("reportgen").isEnabledFor(logging.DEBUG):
                 traceback.print_exc()

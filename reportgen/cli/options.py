@@ -3,6 +3,7 @@ they become the pipeline's settings."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -192,6 +193,49 @@ baseline_options = stack(
         "at the 5% level.",
     ),
 )
+
+
+def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """A file to write at the end: refused now if it could not be (its folder missing, a
+    folder in its place), not after the work."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_dir():
+        raise click.BadParameter(f"{value}: is a folder; give a file")
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"{value}: no folder {path.parent}")
+    if not os.access(path.parent, os.W_OK):
+        raise click.BadParameter(f"{value}: cannot write in {path.parent}")
+    return path
+
+
+summary_option = option(
+    "--summary",
+    metavar="FILE",
+    default=None,
+    callback=_output_file,
+    help="Also write a short Markdown summary of the run here (for a merge request or a pull-request "
+    "comment); under GitHub Actions it is appended to $GITHUB_STEP_SUMMARY as well.",
+)
+
+junit_option = option(
+    "--junit",
+    metavar="FILE",
+    default=None,
+    callback=_output_file,
+    help="Also write a JUnit XML file here: one test case per gate, a failure for each failed one "
+    "(written before exit code 3); no gate, an empty suite.",
+)
+
+
+def ci_outputs(summary: Path | None, junit: Path | None, run_folder: Path):
+    """The CI files asked for, refused before any work if they cannot be written where given."""
+    from reportgen.pipeline.ci import Outputs
+
+    outputs = Outputs(summary=summary, junit=junit)
+    outputs.check(run_folder)
+    return outputs
 
 
 def data_settings(data_dir, train_limit, test_limit):

@@ -23,11 +23,12 @@ from reportgen.pipeline import baseline, checks, stages
 from reportgen.pipeline.settings import RenderSettings, RunSettings, Say, Timer, Written, quiet
 from reportgen.pipeline.stages import Gathered, Obtained
 from reportgen.report import templates
-from reportgen.run import finished, folder
+from reportgen.run import archive, finished, folder
 from reportgen.run.comparison import Comparison
 from reportgen.run.evaluation import PREDICTIONS, Evaluation
-from reportgen.run.files import write_json
+from reportgen.run.files import MANIFEST, read_json, write_json
 from reportgen.run.gates import Verdict
+from reportgen.run.history import History
 from reportgen.run.record import RunRecord, write_manifest, write_rendered_manifest
 
 if TYPE_CHECKING:
@@ -48,8 +49,11 @@ def _written(
     evaluation: Evaluation | None = None,
     comparison: Comparison | None = None,
     verdicts: tuple[Verdict, ...] = (),
+    history: History | None = None,
 ) -> Written:
-    listed = manifest.get("files", {})
+    listed = set(manifest.get("files", {}))
+    if archive.KEY in manifest:  # report.pdf and its sidecar, vouched for outside the file table
+        listed |= {archive.PDF, archive.SIDECAR}
     return Written(
         folder=Path(out),
         entries=tuple(sorted({name.split("/")[0] for name in listed})),
@@ -59,6 +63,7 @@ def _written(
         evaluation=evaluation,
         comparison=comparison,
         verdicts=verdicts,
+        history=history,
     )
 
 
@@ -111,12 +116,27 @@ def _train(
 # -- the commands -----------------------------------------------------------------------------
 
 
-def run_train(run: RunSettings, progress: Progress | None = None) -> Written | None:
+def _kept(out: Path, run: finished.FinishedRun | None = None) -> archive.Sealed | None:
+    """The "pdf" entry of a manifest rewritten around a PDF this command leaves as it was: the
+    earlier entry, no longer current (the PDF carries the earlier manifest). A rendering first
+    checks the PDF against its sidecar: it will not vouch for a PDF changed since. evaluate and
+    inspect keep an earlier entry as they keep the earlier files' (record.write_manifest)."""
+    if run is not None:
+        if run.pdf is not None and (Path(out) / archive.PDF).is_file():
+            archive.check(out, run.pdf)
+        return archive.kept(out, run.manifest)
+    try:
+        return archive.kept(out, read_json(Path(out) / MANIFEST))
+    except ReportgenError:  # no manifest there, or not reportgen's: nothing to keep
+        return None
+
+
+def run_train(run: RunSettings, progress: Progress | None = None, say: Say = quiet) -> Written | None:
     """`reportgen train`: model/, history.json, manifest.json (None: another worker writes them)."""
     folder.check_out(run.out)
     _check_kvstore(run)
     timer = Timer()
-    devices = stages.contexts(run.ctx)
+    devices = stages.training_devices(run.ctx, say)
     with timer.stage("data"):
         dataset = stages.load_data(run.data)
     job = _join(run, timer)
@@ -127,7 +147,7 @@ def run_train(run: RunSettings, progress: Progress | None = None) -> Written | N
     with folder.staging(run.out) as staged:
         stages.save_model(got, staged)
         manifest = write_manifest(staged, stages.record(run, devices, dataset, got, timer))
-    return _written(run.out, manifest, timer, dataset.describe(), job.workers if job else None)
+    return _written(run.out, manifest, timer, dataset.describe(), job.workers if job else None, history=got.history)
 
 
 def _model_run(run: RunSettings, timer: Timer) -> tuple[list[Device], Dataset, Obtained]:
@@ -151,7 +171,8 @@ def run_evaluate(run: RunSettings) -> Written:
     with folder.staging(run.out) as staged:
         evaluation.save(staged / "metrics.json")
         evaluation.per_image().save(staged / PREDICTIONS)
-        manifest = write_manifest(staged, stages.record(run, devices, dataset, got, timer), keep=run.out)
+        record = stages.record(run, devices, dataset, got, timer)
+        manifest = write_manifest(staged, record, keep=run.out, pdf=_kept(run.out))
     return _written(run.out, manifest, timer, dataset.describe(), evaluation=evaluation)
 
 
@@ -165,7 +186,8 @@ def run_inspect(run: RunSettings) -> Written:
     inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
     with folder.staging(run.out) as staged:
         inspected.save(staged / "inspection.npz")
-        manifest = write_manifest(staged, stages.record(run, devices, dataset, got, timer), keep=run.out)
+        record = stages.record(run, devices, dataset, got, timer)
+        manifest = write_manifest(staged, record, keep=run.out, pdf=_kept(run.out))
     return _written(run.out, manifest, timer, dataset.describe())
 
 
@@ -180,7 +202,7 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
     _check_kvstore(run)
     templates.environment(run.templates)  # a bad --templates fails now, not after training
     timer = Timer()
-    devices = stages.contexts(run.ctx)
+    devices = stages.training_devices(run.ctx, say)
     loaded = stages.load_model(run.model, run.pixels, devices, timer) if run.model is not None else None
     with timer.stage("data"):
         dataset = stages.load_data(run.data)
@@ -207,8 +229,11 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
         inspected.save(staged / "inspection.npz")
         drawn = stages.draw(staged, gathered, run.formats, timer, say)
         record = stages.record(run, devices, dataset, got, timer)
-        stages.render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
-        manifest = write_manifest(staged, replace(record, timings=dict(timer.seconds)))
+        values = stages.render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
+        pdf = stages.seal(staged) if "pdf" in run.formats else None
+        manifest = write_manifest(staged, replace(record, timings=dict(timer.seconds)), pdf=pdf)
+        if pdf is not None:
+            stages.render_pdf(staged, values, run.templates, timer)
     workers = job.workers if job else None
     return _written(run.out, manifest, timer, dataset.describe(), workers, evaluation, comparison, verdicts)
 
@@ -225,6 +250,7 @@ def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
     checks.gates(settings.gates, settings.baseline)
     templates.environment(settings.templates)
     run = finished.read(settings.run_dir, per_image=settings.baseline is not None)
+    kept = None if "pdf" in settings.formats else _kept(settings.run_dir, run)  # a PDF left as it was
     record = replace(run.record, title=settings.title or run.record.title)
     opened = baseline.open_baseline(settings.baseline, record.data) if settings.baseline is not None else None
     timer = Timer()
@@ -245,7 +271,7 @@ def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
         if opened is not None or settings.gates:
             write_json(staged / "metrics.json", baseline.metrics(run.metrics, comparison, verdicts))
         drawn = stages.draw(staged, gathered, settings.formats, timer, say)
-        stages.render(staged, record, gathered, drawn, settings.formats, settings.templates, timer, say)
+        values = stages.render(staged, record, gathered, drawn, settings.formats, settings.templates, timer, say)
         again = RunRecord(
             command=settings.command,
             arguments=dict(settings.arguments),
@@ -255,5 +281,8 @@ def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
             training={},
             timings=dict(timer.seconds),
         )
-        manifest = write_rendered_manifest(staged, run.manifest, record, again)
+        pdf = stages.seal(staged, settings.run_dir) if "pdf" in settings.formats else kept
+        manifest = write_rendered_manifest(staged, run.manifest, record, again, pdf)
+        if "pdf" in settings.formats:
+            stages.render_pdf(staged, values, settings.templates, timer, settings.run_dir)
     return _written(settings.run_dir, manifest, timer, record.data, None, run.evaluation, comparison, verdicts)

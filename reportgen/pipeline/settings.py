@@ -14,6 +14,7 @@ from reportgen.data import DataRecord
 from reportgen.run.comparison import Comparison
 from reportgen.run.evaluation import Evaluation
 from reportgen.run.gates import NO_GATES, Gates, Verdict
+from reportgen.run.history import History
 from reportgen.run.inspection import Case
 from reportgen.run.record import TITLE
 
@@ -84,6 +85,7 @@ class Written:
     evaluation: Evaluation | None = None  # what it evaluated, if it did
     comparison: Comparison | None = None
     verdicts: tuple[Verdict, ...] = ()  # the gates judged, for the command line to enforce
+    history: History | None = None  # what it trained, if it did (train: the summary's last epoch)
 
 
 class Timer:

@@ -17,7 +17,7 @@ from reportgen.pipeline.settings import DataSettings, RunSettings, Say, Timer
 from reportgen.report import context as report_context
 from reportgen.report import pdf, templates
 from reportgen.report.figures import Figure, make
-from reportgen.run import files, inspection
+from reportgen.run import archive, files, inspection
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation, score
 from reportgen.run.files import MANIFEST
@@ -87,6 +87,19 @@ def contexts(spec: str) -> list[Device]:
     from reportgen.net import devices
 
     return devices.parse_contexts(spec)
+
+
+def training_devices(spec: str, say: Say) -> list[Device]:
+    """The devices to train (or run a --model) on; one line when `auto` found no GPU though nvidia-smi lists one
+    (the CPU build of MXNet, most likely: README, "Two commands", on GPU=)."""
+    from reportgen.net import devices
+
+    found = devices.parse_contexts(spec)
+    if spec.strip().lower() == "auto" and all(d.device_type == "cpu" for d in found):
+        hint = devices.cpu_build_hint()
+        if hint:
+            say(hint)
+    return found
 
 
 def load_model(path: str, pixels: str | None, devices: list[Device], timer: Timer) -> Obtained:
@@ -246,7 +259,9 @@ def render(
     user_templates: Path | None,
     timer: Timer,
     say: Say,
-) -> None:
+) -> dict[str, Any]:
+    """The report's values, and report.html if asked for; the PDF comes after the manifest
+    it carries (`render_pdf`)."""
     say("rendering " + " and ".join(formats))
     with timer.stage("render"):
         values = report_context.context(
@@ -261,5 +276,30 @@ def render(
         )
         if "html" in formats:
             files.write_bytes(staged / "report.html", templates.render_html(values, user_templates).encode())
-        if "pdf" in formats:
-            files.write_bytes(staged / "report.pdf", pdf.render_pdf(values, staged, user_templates))
+    return values
+
+
+def seal(*folders: Path | None) -> archive.Sealed:
+    """What a PDF about to be made will carry: the manifest (written next) and the run's data
+    files, each from the first of `folders` that has it (a staging folder, then the run's)."""
+    names = tuple(
+        name
+        for name in archive.EMBEDDABLE
+        if name == MANIFEST or any(f is not None and (f / name).is_file() for f in folders)
+    )
+    return archive.Sealed(names, current=True)
+
+
+def render_pdf(
+    staged: Path,
+    values: dict[str, Any],
+    user_templates: Path | None,
+    timer: Timer,
+    run_dir: Path | None = None,
+) -> None:
+    """report.pdf, carrying the staged manifest.json (written before it: its timings stop
+    here) and the run's data files, then its checksum beside it (run/archive.py)."""
+    with timer.stage("pdf"):
+        carried = archive.embedded(staged, run_dir)
+        files.write_bytes(staged / archive.PDF, pdf.render_pdf(values, staged, user_templates, carried))
+        archive.write_sidecar(staged)

@@ -208,7 +208,7 @@ def _seed() -> dict[str, Any]:
 
 def _reproducibility(record: RunRecord) -> dict[str, Any]:
     # A report cannot time its own rendering: that figure is in the manifest only.
-    timings = {stage: seconds for stage, seconds in record.timings.items() if stage != "render"}
+    timings = {stage: seconds for stage, seconds in record.timings.items() if stage not in ("render", "pdf")}
     return {
         "command": shown_command(record.command),
         "arguments": {key: shown_value(value) for key, value in record.arguments.items()},

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.errors import ReportgenError
+from reportgen.run import archive
 from reportgen.run.evaluation import PREDICTIONS, Evaluation, Predictions
 from reportgen.run.files import MANIFEST, read_json
 from reportgen.run.folder import check_finished, check_listed
@@ -28,6 +29,7 @@ class FinishedRun:
     evaluation: Evaluation  # with its per-image arrays and curves when predictions.npz was kept
     inspection: Inspection
     metrics: dict[str, Any]  # metrics.json as read: its comparison and gates, if any
+    pdf: archive.Sealed | None = None  # how its report.pdf is vouched for, if the manifest says
 
 
 def read(run_dir: Path, per_image: bool = False) -> FinishedRun:
@@ -41,7 +43,8 @@ def read(run_dir: Path, per_image: bool = False) -> FinishedRun:
     record = RunRecord.from_json(manifest, str(run_dir / MANIFEST))
     kept = run_dir / PREDICTIONS
     listed = manifest.get("files")
-    check_listed(run_dir, listed if isinstance(listed, dict) else {}, needed + ([PREDICTIONS] * kept.is_file()))
+    pdf = archive.sealed(manifest, str(run_dir / MANIFEST))
+    check_listed(run_dir, listed if isinstance(listed, dict) else {}, needed + ([PREDICTIONS] * kept.is_file()), pdf)
     metrics = read_json(run_dir / METRICS)
     evaluation = Evaluation.from_json(metrics, str(run_dir / METRICS))
     if kept.is_file():
@@ -59,4 +62,5 @@ def read(run_dir: Path, per_image: bool = False) -> FinishedRun:
         evaluation=evaluation,
         inspection=Inspection.load(run_dir / INSPECTION),
         metrics=metrics,
+        pdf=pdf,
     )

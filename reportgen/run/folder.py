@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.errors import ReportgenError
+from reportgen.run import archive
 from reportgen.run.files import MANIFEST, sha256
 
 
@@ -84,11 +85,15 @@ def check_finished(folder: Path, needed: tuple[str, ...]) -> None:
         raise ReportgenError(f"{folder}: not a finished reportgen run (no {missing[0]}); make one with reportgen build")
 
 
-def check_listed(folder: Path, listed: dict[str, Any], names: list[str]) -> None:
+def check_listed(folder: Path, listed: dict[str, Any], names: list[str], pdf: archive.Sealed | None = None) -> None:
     """Refuse files that are not what the run's manifest.json recorded: a later command wrote
     them, or something changed them since (a `train` into a built run folder, say, leaves the
-    old report's metrics beside a new model)."""
+    old report's metrics beside a new model). report.pdf, which carries the manifest, is
+    vouched for by its sidecar where the manifest's `pdf` entry says so (run/archive.py)."""
     for name in names:
+        if name == archive.PDF and name not in listed and pdf is not None:
+            archive.check(folder, pdf)
+            continue
         entry = listed.get(name)
         recorded = entry.get("sha256") if isinstance(entry, dict) else None
         if recorded is None:

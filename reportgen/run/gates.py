@@ -59,6 +59,11 @@ class Verdict:
             return "--fail-if-worse"
         return f"--{self.name} {self.threshold:g}"
 
+    @property
+    def failure(self) -> str:
+        """The line a failed gate ends the command with (also CI's JUnit failure message)."""
+        return f"gate {self.option} failed: {self.message}"
+
     def to_json(self) -> dict[str, Any]:
         return jsonable({"name": self.name, "threshold": self.threshold, "value": self.value, "passed": self.passed})
 
@@ -120,4 +125,4 @@ def enforce(verdicts: tuple[Verdict, ...]) -> None:
     if failed:
         first = failed[0]
         also = f" (also failed: {', '.join(v.option for v in failed[1:])})" if failed[1:] else ""
-        raise GateError(f"gate {first.option} failed: {first.message}{also}")
+        raise GateError(f"{first.failure}{also}")

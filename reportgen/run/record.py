@@ -12,6 +12,7 @@ from typing import Any
 from reportgen import __version__
 from reportgen.data import DataRecord
 from reportgen.errors import DataError
+from reportgen.run import archive
 from reportgen.run.files import MANIFEST, file_table, jsonable, read_json, write_json
 
 TITLE = "LeNet on MNIST"  # a report's title unless --title gives another
@@ -98,12 +99,20 @@ class RunRecord:
             raise DataError(f"{source}: not a reportgen manifest ({type(e).__name__}: {e})") from e
 
 
-def manifest(record: RunRecord, files: dict[str, dict], **more: Any) -> dict[str, Any]:
-    """manifest.json: the run record, anything more (e.g. "rendered"), and every file's checksum."""
-    return {**record.to_json(), **jsonable(more), "files": files}
+def manifest(
+    record: RunRecord, files: dict[str, dict], pdf: archive.Sealed | None = None, **more: Any
+) -> dict[str, Any]:
+    """manifest.json: the run record, anything more (e.g. "rendered"), and every file's checksum;
+    with `pdf`, how report.pdf is vouched for instead (run/archive.py: it carries this file)."""
+    if pdf is None:
+        return {**record.to_json(), **jsonable(more), "files": files}
+    files = {name: entry for name, entry in files.items() if name not in (archive.PDF, archive.SIDECAR)}
+    return {**record.to_json(), **jsonable(more), archive.KEY: pdf.to_json(), "files": files}
 
 
-def write_manifest(staged: Path, record: RunRecord, keep: Path | None = None) -> dict[str, Any]:
+def write_manifest(
+    staged: Path, record: RunRecord, keep: Path | None = None, pdf: archive.Sealed | None = None
+) -> dict[str, Any]:
     """manifest.json for the staged files; with `keep` (the run folder they join), also the
     files an earlier command wrote there and left as they were, so the record still vouches
     for them (`evaluate` into a `train` folder, say)."""
@@ -112,13 +121,13 @@ def write_manifest(staged: Path, record: RunRecord, keep: Path | None = None) ->
         earlier = read_json(keep / MANIFEST).get("files")
         if isinstance(earlier, dict):
             table = {**{k: v for k, v in earlier.items() if k not in table and (keep / k).is_file()}, **table}
-    body = manifest(record, dict(sorted(table.items())))
+    body = manifest(record, dict(sorted(table.items())), pdf)
     write_json(staged / MANIFEST, body)
     return body
 
 
 def write_rendered_manifest(
-    staged: Path, previous: dict[str, Any], record: RunRecord, again: RunRecord
+    staged: Path, previous: dict[str, Any], record: RunRecord, again: RunRecord, pdf: archive.Sealed | None = None
 ) -> dict[str, Any]:
     """The manifest after a rendering: the run's record, and under "rendered" the rendering's
     own command, time, arguments, versions and timings (`again`); the run's other files,
@@ -126,6 +135,6 @@ def write_rendered_manifest(
     rendered = {key: getattr(again, key) for key in ("command", "created", "arguments", "versions", "timings")}
     listed = previous.get("files")
     table = {**(listed if isinstance(listed, dict) else {}), **file_table(staged)}
-    body = manifest(record, table, rendered=rendered)
+    body = manifest(record, table, pdf, rendered=rendered)
     write_json(staged / MANIFEST, body)
     return body

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.errors import DataError
-from reportgen.run import files
+from reportgen.run import archive, files
 from reportgen.run import folder as run_folder
 from reportgen.run.evaluation import Evaluation
 from reportgen.run.history import History, training_seconds
 from reportgen.run.record import RunRecord
 
 NEEDED = (files.MANIFEST, "metrics.json", "report.html")  # a finished run has them all
-COPIED = ("report.html", "report.pdf", "metrics.json", files.MANIFEST)  # and figures/
+COPIED = ("report.html", archive.PDF, "metrics.json", files.MANIFEST)  # and figures/, and the PDF's sidecar
 
 
 # -- a run's comparison with its baseline and its gates, as metrics.json keeps them ---------
@@ -111,13 +111,19 @@ class Run:
     files: tuple[str, ...]  # what the site copies, relative to the folder, sorted
 
 
-def _files(folder: Path, listed: dict[str, Any]) -> tuple[str, ...]:
-    """The files to copy; each one the manifest lists must still be what the run wrote."""
+def _files(folder: Path, manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The files to copy; each one the manifest lists must still be what the run wrote, and
+    report.pdf what its sidecar says (copied with it, so the site's copy can be checked too)."""
+    listed = manifest.get("files")
+    listed = listed if isinstance(listed, dict) else {}
+    pdf = archive.sealed(manifest, str(folder / files.MANIFEST))
     names = [name for name in COPIED if (folder / name).is_file()]
     figures = folder / "figures"
     if figures.is_dir():
         names += [f"figures/{p.name}" for p in sorted(figures.iterdir()) if p.is_file() and not p.name.startswith(".")]
-    run_folder.check_listed(folder, listed, [name for name in names if name != files.MANIFEST])
+    run_folder.check_listed(folder, listed, [name for name in names if name != files.MANIFEST], pdf)
+    if archive.PDF in names and archive.PDF not in listed and pdf is not None:
+        names.append(archive.SIDECAR)  # checked with the PDF just now
     return tuple(sorted(names))
 
 
@@ -136,7 +142,6 @@ def read_run(folder: Path, name: str) -> Run:
     created_time(record.created, str(folder / files.MANIFEST))
     metrics = files.read_json(folder / "metrics.json")
     evaluation = Evaluation.from_json(metrics, str(folder / "metrics.json"))
-    listed = manifest.get("files")
     return Run(
         folder=folder,
         name=name,
@@ -144,7 +149,7 @@ def read_run(folder: Path, name: str) -> Run:
         evaluation=evaluation,
         extras=extras(metrics, str(folder / "metrics.json")),
         training_seconds=_training_seconds(folder, record),
-        files=_files(folder, listed if isinstance(listed, dict) else {}),
+        files=_files(folder, manifest),
     )
 
 

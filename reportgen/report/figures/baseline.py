@@ -173,10 +173,14 @@ def baseline_broken(dataset: Dataset, comparison: Comparison) -> Figure:
 
 
 def _epoch_lines(ax, history: History, key: str, colour: str, who: str) -> None:
+    # The baseline's markers are hollow: its grey and this run's blue have the same lightness.
+    face = "white" if who == "baseline" else colour
     epochs = np.array([r.epoch for r in history.epochs])
     for split, style, marker in (("test", "-", "o"), ("train", "--", "^")):
         values = np.array([getattr(r, f"{split}_{key}") for r in history.epochs], np.float64)
-        ax.plot(epochs, values, ls=style, marker=marker, ms=3.5, color=colour, lw=1.2, gid=f"{who}-{split}-{key}")
+        ax.plot(
+            epochs, values, ls=style, marker=marker, ms=3.5, mfc=face, color=colour, lw=1.2, gid=f"{who}-{split}-{key}"
+        )
 
 
 @styled
@@ -209,8 +213,8 @@ def baseline_training(history: History, baseline_history: History | None) -> Fig
     keys = [
         Line2D([], [], color=BLUE, marker="o", ms=3, label="this run, test"),
         Line2D([], [], color=BLUE, ls="--", marker="^", ms=3.5, label="this run, train"),
-        Line2D([], [], color=BASELINE, marker="o", ms=3, label="baseline, test"),
-        Line2D([], [], color=BASELINE, ls="--", marker="^", ms=3.5, label="baseline, train"),
+        Line2D([], [], color=BASELINE, marker="o", ms=3, mfc="white", label="baseline, test"),
+        Line2D([], [], color=BASELINE, ls="--", marker="^", ms=3.5, mfc="white", label="baseline, train"),
     ]
     fig.legend(handles=keys, loc="outside upper center", ncols=4, handlelength=2.0, columnspacing=1.2)
     missing = [who for h, _, who in runs if h is None or not h.epochs]
@@ -220,7 +224,8 @@ def baseline_training(history: History, baseline_history: History | None) -> Fig
     return finish(
         fig,
         "baseline_training",
-        f"Accuracy and loss after each epoch, this run in blue and the baseline in grey: solid lines on the "
+        f"Accuracy and loss after each epoch, this run in blue (filled markers) and the baseline in grey "
+        f"(hollow markers): solid lines on the "
         f"test set, dashed the mean over the epoch's training batches{note}.",
         "Two line charts of per-epoch accuracy and loss, this run and the baseline on the same axes.",
     )

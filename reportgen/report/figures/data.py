@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib import ticker
 
 from reportgen.data import Dataset
-from reportgen.report.figures.style import BLUE, DARK, VERMILION, WIDTH, Figure, finish, gallery, new, styled
+from reportgen.report.figures.style import BLUE, DARK, HATCH, VERMILION, WIDTH, Figure, finish, gallery, new, styled
 
 # -- data -------------------------------------------------------------------------------
 
@@ -56,9 +56,21 @@ def class_counts(dataset: Dataset) -> Figure:
     width = 0.4
     # Shares, not counts, on the axis: the splits differ six-fold in size, and the
     # question is whether they hold the digits in the same proportions.
-    for offset, counts, colour, label in ((-width / 2, train, BLUE, "train"), (width / 2, test, VERMILION, "test")):
+    for offset, counts, colour, hatch, label in (
+        (-width / 2, train, BLUE, None, "train"),
+        (width / 2, test, VERMILION, HATCH, "test"),
+    ):
         total = max(int(counts.sum()), 1)
-        bars = ax.bar(x + offset, counts / total, width, color=colour, label=f"{label} ({int(counts.sum()):,} images)")
+        bars = ax.bar(
+            x + offset,
+            counts / total,
+            width,
+            color=colour,
+            hatch=hatch,
+            edgecolor="white",
+            linewidth=0,
+            label=f"{label} ({int(counts.sum()):,} images)",
+        )
         ax.bar_label(bars, labels=[f"{c:,}" for c in counts], rotation=90, padding=2, fontsize=8, color=DARK)
     top = max((train / max(train.sum(), 1)).max(), (test / max(test.sum(), 1)).max())
     ax.set_ylim(0, top * 1.4)

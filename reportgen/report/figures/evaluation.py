@@ -13,7 +13,9 @@ from matplotlib import ticker
 from reportgen.report.figures.style import (
     BLUE,
     DARK,
+    DIGIT_MARKERS,
     GREY,
+    HATCH,
     PAD_PLAIN,
     SEQUENTIAL,
     VERMILION,
@@ -119,6 +121,8 @@ def reliability(calibration: Calibration) -> Figure:
         align="edge",
         color=VERMILION,
         alpha=0.45,
+        hatch=HATCH,
+        edgecolor="white",
         lw=0,
         label="gap to mean confidence",
     )
@@ -170,7 +174,16 @@ def _roc_panel(ax, ranking: RankingMetrics, colours: list) -> None:
         fpr = np.maximum(np.asarray(curve["fpr"]), left)  # FPR 0 drawn at the left edge
         tpr = np.asarray(curve["tpr"])
         lowest = min(lowest, float(np.interp(10 * left, fpr, tpr)))
-        ax.plot(fpr, tpr, color=colour, lw=0.9, label=f"{c}  {ranking.roc_auc[c]:.4f}")
+        ax.plot(
+            fpr,
+            tpr,
+            color=colour,
+            lw=0.9,
+            marker=DIGIT_MARKERS[c % 10],
+            markevery=0.12,
+            ms=3.5,
+            label=f"{c}  {ranking.roc_auc[c]:.4f}",
+        )
     micro = ranking.roc_curve_micro
     if micro.get("fpr"):
         ax.plot(np.maximum(micro["fpr"], left), micro["tpr"], color="black", lw=1.3, ls="--", label="micro")
@@ -189,12 +202,12 @@ def _pr_panel(ax, ranking: RankingMetrics, colours: list) -> None:
     the precision the worst digit still has at 99% recall (each curve then falls to its
     digit's share of the images at recall 1, off the axes)."""
     lowest = 1.0
-    for curve, colour in zip(ranking.pr_curves, colours):
+    for c, (curve, colour) in enumerate(zip(ranking.pr_curves, colours)):
         if not curve.get("recall"):
             continue
         recall, precision = np.asarray(curve["recall"]), np.asarray(curve["precision"])
         lowest = min(lowest, float(precision[recall >= 0.99].max(initial=0.0)))
-        ax.plot(recall, precision, color=colour, lw=0.9)
+        ax.plot(recall, precision, color=colour, lw=0.9, marker=DIGIT_MARKERS[c % 10], markevery=0.12, ms=3.5)
     micro = ranking.pr_curve_micro
     if micro.get("recall"):
         ax.plot(micro["recall"], micro["precision"], color="black", lw=1.3, ls="--", label="micro")

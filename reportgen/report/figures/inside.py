@@ -14,6 +14,7 @@ from reportgen.report.figures.style import (
     DIGITS,
     DIVERGING,
     GREY,
+    HATCH,
     PAD_SIGNED,
     TANH,
     VERMILION,
@@ -23,6 +24,7 @@ from reportgen.report.figures.style import (
     colormap,
     enlarge,
     finish,
+    hatch_vermilion,
     imshow,
     mosaic,
     new,
@@ -228,7 +230,9 @@ def layer_scores(inspection: Inspection, case: int, layer: str) -> Figure:
     values = np.asarray(inspection.outputs[layer][case], dtype=np.float64)  # (10,)
     fig = new(2.5)
     ax = fig.add_subplot()
-    bars = ax.bar(range(10), values, 0.7, color=class_colours(label, prediction))
+    colours = class_colours(label, prediction)
+    bars = ax.bar(range(10), values, 0.7, color=colours)
+    hatch_vermilion(bars, colours)
     shown = [f"{v:.2f}" if layer == "full2" or v >= 0.005 else "" for v in values]
     ax.bar_label(bars, labels=shown, padding=2, fontsize=8)
     ax.axhline(0, color=DARK, lw=0.6)
@@ -247,7 +251,10 @@ def layer_scores(inspection: Inspection, case: int, layer: str) -> Figure:
     if label == prediction:
         right = [Patch(color=BLUE, label=f"label {label} = prediction")]
     else:
-        right = [Patch(color=BLUE, label=f"label {label}"), Patch(color=VERMILION, label=f"prediction {prediction}")]
+        right = [
+            Patch(color=BLUE, label=f"label {label}"),
+            Patch(facecolor=VERMILION, edgecolor="white", hatch=HATCH, lw=0, label=f"prediction {prediction}"),
+        ]
     ax.legend(
         handles=right + [Patch(color=GREY, label="other digits")],
         loc="lower right",

@@ -9,12 +9,14 @@ from reportgen.data import Dataset
 from reportgen.report.figures.style import (
     BLUE,
     GREY,
+    HATCH,
     VERMILION,
     WIDTH,
     Figure,
     class_colours,
     finish,
     gallery,
+    hatch_vermilion,
     message,
     new,
     styled,
@@ -74,7 +76,7 @@ def worst_cases(dataset: Dataset, pair: WorstPair, limit: int = 10) -> Figure:
         "worst_cases",
         f"The network's most frequent confusion, {count} test images labelled {ref} but "
         f"predicted {pred}; under each digit its probability for every digit 0-9 "
-        f"(blue: the label, orange: the prediction).",
+        f"(blue: the label, orange and hatched: the prediction).",
         f"{n} handwritten digits labelled {ref} that the network read as {pred}, each with "
         "a bar chart of its ten class probabilities.",
     )
@@ -86,7 +88,7 @@ def _worst_header(fig, title: str, ref: int, pred: int, left: float, height: flo
     fig.legend(
         handles=[
             Patch(color=BLUE, label=f"label {ref}"),
-            Patch(color=VERMILION, label=f"prediction {pred}"),
+            Patch(facecolor=VERMILION, edgecolor="white", hatch=HATCH, lw=0, label=f"prediction {pred}"),
             Patch(color=GREY, label="other digits"),
         ],
         loc="upper left",
@@ -104,7 +106,7 @@ def _probability_bars(bx, probabilities: np.ndarray, pad_x: int, span: int, colo
     labels: list[str] = []
     for j, p in enumerate(probabilities):
         x = j * (28 + pad_x) + (np.arange(10) + 0.5) * step - 0.5
-        bx.bar(x, p, step * 0.8, color=colours)
+        hatch_vermilion(bx.bar(x, p, step * 0.8, color=colours), colours)
         positions.extend(x)
         labels.extend(str(d) for d in range(10))
     bx.set_xlim(-0.5, span - 0.5)

@@ -18,6 +18,9 @@ One colour scheme throughout:
   - digits as the seed shows them: dark ink on white ("gray_r", 0..255);
   - one accent pair: BLUE for train, the label, correct; VERMILION for test, the
     prediction, wrong (Okabe-Ito colours, distinguishable with colour blindness).
+    Their lightness is close (L* 46 and 54: alike in greyscale), so no chart tells them
+    apart by colour alone: VERMILION's bars are hatched (HATCH), its lines have their
+    own markers, and series of one hue differ by line style or marker.
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ GREY = "#A0A0A0"  # everything else (other classes, reference lines)
 DARK = "#333333"
 PAD_SIGNED = "#B8B8B8"  # tile padding on a diverging map: not a colour the map uses
 PAD_PLAIN = "white"
+HATCH = "////"  # VERMILION's bars: readable without colour (greyscale, achromatopsia)
+# One marker per digit where ten curves share a chart (ranking): their viridis hues are
+# ordered but too close to name a digit (CIE76 Delta E 7-13 between neighbours).
+DIGIT_MARKERS = ("o", "s", "^", "v", "D", "<", ">", "p", "h", "*")
 
 _RC = {
     "svg.hashsalt": "reportgen",  # fixed element ids: same values, same bytes
@@ -360,3 +367,12 @@ def class_colours(reference: int, prediction: int) -> list[str]:
     colours[reference] = BLUE
     colours[prediction] = VERMILION if prediction != reference else BLUE
     return colours
+
+
+def hatch_vermilion(bars, colours: Sequence[str]) -> None:
+    """Hatch the vermilion bars (a wrong prediction), so they differ from the label's without colour."""
+    for bar, colour in zip(bars, colours):
+        if colour == VERMILION:
+            bar.set_hatch(HATCH)
+            bar.set_edgecolor("white")
+            bar.set_linewidth(0)

@@ -8,7 +8,19 @@ import numpy as np
 from matplotlib import ticker
 
 from reportgen import notebook
-from reportgen.report.figures.style import BLUE, DARK, GREY, VERMILION, Figure, finish, message, new, share, styled
+from reportgen.report.figures.style import (
+    BLUE,
+    DARK,
+    GREY,
+    HATCH,
+    VERMILION,
+    Figure,
+    finish,
+    message,
+    new,
+    share,
+    styled,
+)
 from reportgen.run.history import History
 
 # -- training ---------------------------------------------------------------------------
@@ -163,7 +175,18 @@ def training_epochs(history: History) -> Figure:
     )
     ax_acc.yaxis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=1))
     ax_time.bar(e, get("seconds"), 0.6, color=BLUE, label="seconds training")
-    ax_time.bar(e, get("eval_seconds"), 0.6, bottom=get("seconds"), color=VERMILION, alpha=0.6, label="seconds testing")
+    ax_time.bar(
+        e,
+        get("eval_seconds"),
+        0.6,
+        bottom=get("seconds"),
+        color=VERMILION,
+        alpha=0.6,
+        hatch=HATCH,
+        edgecolor="white",
+        linewidth=0,
+        label="seconds testing",
+    )
     ax_time.set_ylabel("seconds")
     for ax in (ax_acc, ax_loss, ax_time):
         ax.set_xlabel("epoch")
