@@ -5,9 +5,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,11 @@ class Dataset:
     data_dir: str | None  # as given to load(); None for the embedded MNIST
     train_total: int  # images in the training file, before any limit
     test_total: int
+    # Set by load() alone: the arrays are then a pure function of the files' bytes and their
+    # lengths (the first N images of each file; numpy keeps them read-only), which is what
+    # the figure cache keys them by. A Dataset made otherwise, or by dataclasses.replace,
+    # has none and is keyed by its arrays.
+    origin: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def is_published_mnist(self) -> bool:
@@ -151,19 +157,14 @@ def _read_pair(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict
 
 def load(data_dir: Path | str | None = None, train_limit: int | None = None, test_limit: int | None = None) -> Dataset:
     """Read and check the four MNIST files; keep the first N images of each split if asked."""
-    if data_dir is None and not DEFAULT_DATA_DIR.is_dir():
-        # An installed wheel has no data/: the embedded MNIST lives in the checkout.
-        raise DataError(f"{DEFAULT_DATA_DIR}: the embedded MNIST is not here; give --data-dir")
     given = None if data_dir is None else str(data_dir)
-    folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such data folder")
+    folder = _folder(data_dir)
     for name, limit in (("--train-limit", train_limit), ("--test-limit", test_limit)):
         if limit is not None and limit < 1:
             raise DataError(f"{name} must be at least 1, not {limit}")
     train_x, train_y, train_sums = _read_pair(folder, "train")
     test_x, test_y, test_sums = _read_pair(folder, "test")
-    return Dataset(
+    dataset = Dataset(
         train_x=train_x[:train_limit],
         train_y=train_y[:train_limit],
         test_x=test_x[:test_limit],
@@ -173,6 +174,83 @@ def load(data_dir: Path | str | None = None, train_limit: int | None = None, tes
         train_total=len(train_x),
         test_total=len(test_x),
     )
+    object.__setattr__(dataset, "origin", _origin(dataset.checksums, len(dataset.train_x), len(dataset.test_x)))
+    return dataset
+
+
+def _origin(checksums: dict[str, str], train_images: int, test_images: int) -> bytes:
+    return json.dumps(["idx files, first images", sorted(checksums.items()), train_images, test_images]).encode()
+
+
+def _folder(data_dir: Path | str | None) -> Path:
+    """The data folder, refused if it is not there."""
+    if data_dir is None and not DEFAULT_DATA_DIR.is_dir():
+        # An installed wheel has no data/: the embedded MNIST lives in the checkout.
+        raise DataError(f"{DEFAULT_DATA_DIR}: the embedded MNIST is not here; give --data-dir")
+    folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such data folder")
+    return folder
+
+
+def checksums(data_dir: Path | str | None = None) -> dict[str, str]:
+    """The four files' SHA-256, by file name, as load() records them, without decompressing them."""
+    folder = _folder(data_dir)
+    sums = {}
+    for role in FILES:
+        path = find_file(folder, role)
+        try:
+            with open(path, "rb") as f:
+                sums[path.name] = hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError as e:
+            raise DataError(f"{path}: cannot read: {e.strerror}") from e
+    return sums
+
+
+def _count(path: Path) -> int:
+    """The number of items an IDX file's header announces (only its first bytes are read)."""
+    try:
+        opened = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+        with opened as f:
+            header = f.read(8)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: not a readable IDX file ({e})") from e
+    if len(header) < 8:
+        raise DataError(f"{path}: truncated IDX header")
+    return int.from_bytes(header[4:8], "big")
+
+
+class Deferred:
+    """A finished run's data, checked by its files' checksums at once and read only when
+    something needs the images: a render whose figures all come from the cache never
+    decompresses the 55 MB of pixels.
+
+    `origin` is what the loaded Dataset's would be, so a figure is keyed alike either way;
+    `load()` refuses files that changed since they were checked.
+    """
+
+    def __init__(self, data_dir: Path | str | None, train_limit: int, test_limit: int) -> None:
+        self.data_dir = data_dir
+        self.train_limit, self.test_limit = train_limit, test_limit
+        self.checksums = checksums(data_dir)
+        folder = _folder(data_dir)
+        train = min(train_limit, _count(find_file(folder, "train_images")))
+        test = min(test_limit, _count(find_file(folder, "test_images")))
+        self.origin = _origin(self.checksums, train, test)
+        self._loaded: Dataset | None = None
+
+    def load(self) -> Dataset:
+        if self._loaded is None:
+            loaded = load(self.data_dir, self.train_limit, self.test_limit)
+            if loaded.origin != self.origin:
+                raise DataError(f"{_folder(self.data_dir)}: the data files changed while the report was made")
+            self._loaded = loaded
+        return self._loaded
+
+
+def loaded(dataset: Dataset | Deferred) -> Dataset:
+    """The Dataset itself, read now if it was deferred."""
+    return dataset.load() if isinstance(dataset, Deferred) else dataset
 
 
 def to_input(images: np.ndarray, pixels: str = "unit") -> np.ndarray:

@@ -124,6 +124,8 @@ def test_the_site_holds_each_run_and_its_files(built, runs):
         assert sorted(p.name for p in copied.iterdir() if p.is_file()) == expected
         figures = sorted(p.name for p in (folder / "figures").iterdir())
         assert figures and sorted(p.name for p in (copied / "figures").iterdir()) == figures
+        # The run's figure cache stays behind: not a file of the run (report/figures/cache.py).
+        assert (folder / ".cache" / "figures").is_dir() and not (copied / ".cache").exists()
         for path in copied.rglob("*"):
             if path.is_file():
                 assert path.read_bytes() == (folder / path.relative_to(copied)).read_bytes(), path

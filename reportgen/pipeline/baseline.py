@@ -58,7 +58,7 @@ def open_baseline(path: Path, current: data.DataRecord) -> BaselineFolder:
 
 
 def evaluate_baseline(
-    opened: BaselineFolder, dataset: data.Dataset, devices: Callable[[], list[Device]], timer: Timer
+    opened: BaselineFolder, dataset: data.Dataset | data.Deferred, devices: Callable[[], list[Device]], timer: Timer
 ) -> Baseline:
     """The baseline's evaluation from its predictions.npz, or from its model run afresh on
     this run's test images (the one place a baseline's model is loaded)."""
@@ -68,7 +68,7 @@ def evaluate_baseline(
         else:
             chosen = devices()
             got = stages.load_model(str(opened.folder), None, chosen, Timer())
-            evaluation = stages.evaluate(got.network, dataset, chosen[0], Timer())
+            evaluation = stages.evaluate(got.network, data.loaded(dataset), chosen[0], Timer())
     kept = opened.folder / "history.json"
     return Baseline(
         source=opened.source,

@@ -227,7 +227,7 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
         write_json(staged / "metrics.json", baseline.metrics(evaluation.to_json(), comparison, verdicts))
         evaluation.per_image().save(staged / PREDICTIONS)
         inspected.save(staged / "inspection.npz")
-        drawn = stages.draw(staged, gathered, run.formats, timer, say)
+        drawn = stages.draw(staged, gathered, run.formats, timer, say, run.out)
         record = stages.record(run, devices, dataset, got, timer)
         values = stages.render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
         pdf = stages.seal(staged) if "pdf" in run.formats else None
@@ -270,7 +270,7 @@ def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
     with folder.staging(settings.run_dir) as staged:
         if opened is not None or settings.gates:
             write_json(staged / "metrics.json", baseline.metrics(run.metrics, comparison, verdicts))
-        drawn = stages.draw(staged, gathered, settings.formats, timer, say)
+        drawn = stages.draw(staged, gathered, settings.formats, timer, say, settings.run_dir)
         values = stages.render(staged, record, gathered, drawn, settings.formats, settings.templates, timer, say)
         again = RunRecord(
             command=settings.command,

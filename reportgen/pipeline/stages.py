@@ -16,7 +16,7 @@ from reportgen.errors import ReportgenError
 from reportgen.pipeline.settings import DataSettings, RunSettings, Say, Timer
 from reportgen.report import context as report_context
 from reportgen.report import pdf, templates
-from reportgen.report.figures import Figure, make
+from reportgen.report.figures import Figure, FigureCache, make
 from reportgen.run import archive, files, inspection
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation, score
@@ -51,7 +51,7 @@ class Obtained:
 class Gathered:
     """Every value the figures and the report are made from."""
 
-    dataset: data.Dataset
+    dataset: data.Dataset | data.Deferred  # a render's is read only if a figure must be drawn
     history: History
     evaluation: Evaluation
     inspection: Inspection
@@ -68,13 +68,15 @@ def load_data(settings: DataSettings) -> data.Dataset:
     return data.load(settings.data_dir, settings.train_limit, settings.test_limit)
 
 
-def reload_data(record: RunRecord, data_dir: Path | None) -> data.Dataset:
-    """A finished run's data again (the report shows digits); it must be the same files."""
+def reload_data(record: RunRecord, data_dir: Path | None) -> data.Deferred:
+    """A finished run's data again (the report shows digits); it must be the same files. Only
+    their checksums are read now: the images are read if a figure must be drawn."""
     folder = data_dir if data_dir is not None else record.data.dir
-    dataset = data.load(folder, record.data.train_images, record.data.test_images)
+    dataset = data.Deferred(folder, record.data.train_images, record.data.test_images)
     if dataset.checksums != record.data.files:
+        shown = data.EMBEDDED if folder is None else str(folder)
         raise ReportgenError(
-            f"{dataset.describe().shown}: the data files differ from those this run "
+            f"{shown}: the data files differ from those this run "
             f"was built from ({record.data.shown}); give the run's data with --data-dir"
         )
     return dataset
@@ -232,7 +234,11 @@ def record(run: RunSettings, devices: list[Device], dataset: data.Dataset, got: 
     )
 
 
-def draw(staged: Path, gathered: Gathered, formats: tuple[str, ...], timer: Timer, say: Say) -> dict[str, Figure]:
+def draw(
+    staged: Path, gathered: Gathered, formats: tuple[str, ...], timer: Timer, say: Say, run_dir: Path
+) -> dict[str, Figure]:
+    """Every figure into staged/figures/; those drawn before for the run folder at `run_dir`
+    with the same values and code come from its cache, and this drawing's make the staged one."""
     say("drawing figures")
     with timer.stage("figures"):
         drawn = make(
@@ -244,6 +250,7 @@ def draw(staged: Path, gathered: Gathered, formats: tuple[str, ...], timer: Time
             baseline=gathered.baseline,
             comparison=gathered.comparison,
             meanwhile=pdf.load_pdf_renderer if "pdf" in formats else None,
+            cache=FigureCache(run_dir, staged),
         )
     for figure in drawn.values():
         files.write_bytes(staged / "figures" / figure.filename, figure.svg)

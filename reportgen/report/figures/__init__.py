@@ -10,31 +10,51 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
-from reportgen.data import Dataset
+from reportgen.data import Dataset, Deferred
 from reportgen.layers import LAYERS
-from reportgen.report.figures.baseline import (
-    baseline_broken,
-    baseline_classes,
-    baseline_confusion,
-    baseline_fixed,
-    baseline_training,
-)
-from reportgen.report.figures.data import class_counts, first_digits
-from reportgen.report.figures.evaluation import confusion, ranking, reliability
-from reportgen.report.figures.inside import inside_input, inside_layer, kernels_conv1, kernels_conv2
-from reportgen.report.figures.mistakes import top_errors, worst_cases
-from reportgen.report.figures.network import network
-from reportgen.report.figures.pool import Job, draw
-from reportgen.report.figures.style import Figure, tile
-from reportgen.report.figures.training import training_batches, training_epochs
+from reportgen.report.figures.cache import FigureCache, Job, draw
+from reportgen.report.figures.figure import Drawing, Figure
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation
 from reportgen.run.history import History
 from reportgen.run.inspection import Inspection
 
+
+def _in(module: str, *names: str) -> tuple[Drawing, ...]:
+    return tuple(Drawing(f"{__name__}.{module}", name) for name in names)
+
+
+# Each figure function named by its module, imported (and matplotlib with it) only when a
+# figure must be drawn: a render whose figures all come from the cache imports neither. A
+# new figure module is named here the same way, not imported.
+(baseline_broken, baseline_classes, baseline_confusion, baseline_fixed, baseline_training) = _in(
+    "baseline", "baseline_broken", "baseline_classes", "baseline_confusion", "baseline_fixed", "baseline_training"
+)
+(class_counts, first_digits) = _in("data", "class_counts", "first_digits")
+(confusion, ranking, reliability) = _in("evaluation", "confusion", "ranking", "reliability")
+(inside_input, inside_layer, kernels_conv1, kernels_conv2) = _in(
+    "inside", "inside_input", "inside_layer", "kernels_conv1", "kernels_conv2"
+)
+(top_errors, worst_cases) = _in("mistakes", "top_errors", "worst_cases")
+# Not named `network` here: importing the module reportgen.report.figures.network, when the
+# figure is drawn, sets that name of this package to the module.
+(_network,) = _in("network", "network")
+(training_batches, training_epochs) = _in("training", "training_batches", "training_epochs")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "tile":  # numpy only, but it lives with the style, which imports matplotlib
+        from reportgen.report.figures.style import tile
+
+        return tile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Figure",
+    "FigureCache",
     "baseline_broken",
     "baseline_classes",
     "baseline_confusion",
@@ -48,7 +68,6 @@ __all__ = [
     "kernels_conv1",
     "kernels_conv2",
     "make",
-    "network",
     "ranking",
     "reliability",
     "tile",
@@ -60,7 +79,7 @@ __all__ = [
 
 
 def make(
-    dataset: Dataset,
+    dataset: Dataset | Deferred,
     history: History,
     evaluation: Evaluation,
     inspection: Inspection,
@@ -69,18 +88,20 @@ def make(
     comparison: Comparison | None = None,
     processes: int | None = None,
     meanwhile: Callable[[], None] | None = None,
+    cache: FigureCache | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, by name, in the order the report shows them; the
     baseline's section only with a baseline and its comparison.
 
     `pixels`: how the images entered the network ("unit" or "raw"); `processes`: how many
     draw at once (default: one per core, see pool.py); `meanwhile`: what this process does
-    while other processes draw.
+    while other processes draw; `cache`: where figures drawn before are taken from and this
+    drawing's are kept (cache.py), None to draw every one.
     """
     jobs: list[Job] = [
         partial(first_digits, dataset),
         partial(class_counts, dataset),
-        network,
+        _network,
         partial(training_batches, history),
         partial(training_epochs, history),
         partial(confusion, evaluation.confusion_matrix),
@@ -104,4 +125,4 @@ def make(
     for case in range(len(inspection.indices)):
         jobs.append(partial(inside_input, dataset, inspection, case, pixels))
         jobs.extend(partial(inside_layer, inspection, case, layer) for layer in LAYERS)
-    return {figure.name: figure for figure in draw(jobs, processes, meanwhile)}
+    return {figure.name: figure for figure in draw(jobs, processes, meanwhile, cache)}

@@ -25,12 +25,10 @@ One colour scheme throughout:
 
 from __future__ import annotations
 
-import base64
 import functools
 import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import matplotlib
@@ -42,6 +40,7 @@ from matplotlib.patches import Rectangle
 
 from reportgen.data import Dataset
 from reportgen.errors import RenderError
+from reportgen.report.figures.figure import Figure
 
 WIDTH = 6.7  # inches: the report's content width (17 cm on A4 portrait)
 MAX_HEIGHT = 9.0  # inches: a figure and its caption fit on one A4 page
@@ -87,22 +86,6 @@ _RC = {
     "figure.constrained_layout.h_pad": 0.04,
     "figure.constrained_layout.w_pad": 0.04,
 }
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str  # file stem, e.g. "confusion"
-    caption: str  # one line: what it shows and how to read it
-    alt: str  # alt text
-    svg: bytes
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}.svg"
-
-    @property
-    def data_uri(self) -> str:
-        return "data:image/svg+xml;base64," + base64.b64encode(self.svg).decode("ascii")
 
 
 # -- plumbing ---------------------------------------------------------------------------
