@@ -10,8 +10,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from reportgen import notebook
 from reportgen.errors import ContextError, TrainingError
-from reportgen.net import checkpoint, devices, train
+from reportgen.net import checkpoint, devices, model, train
 from reportgen.run.history import History
 
 TWO_EPOCHS = train.TrainConfig(epochs=2)
@@ -85,6 +86,53 @@ def test_same_seed_same_parameters_bit_for_bit(tiny, uninterrupted):
     assert same(params(again), params(uninterrupted[0]))
     other, _ = train.fit(tiny, train.TrainConfig(epochs=2, seed=43), [mx.cpu()])
     assert not same(params(other), params(uninterrupted[0]))
+
+
+def plain_gluon_loop(dataset, epochs: int, momentum: float = notebook.MOMENTUM) -> dict[str, np.ndarray]:
+    """The textbook loop, written from MXNet's documentation and the seed's settings: autograd,
+    SoftmaxCrossEntropyLoss, Trainer('sgd'), batches of 100 in each epoch's documented order."""
+    from mxnet import autograd, gluon
+
+    net = model.build(mx.cpu(), seed=notebook.SEED)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    settings = {"learning_rate": notebook.LEARNING_RATE, "momentum": momentum, "wd": notebook.WEIGHT_DECAY}
+    trainer = gluon.Trainer(net.collect_params(), "sgd", settings)
+    x = mx.nd.array(dataset.train_x[:, None] / np.float32(255))
+    y = mx.nd.array(dataset.train_y, dtype="float32")
+    for epoch in range(1, epochs + 1):
+        order = np.random.default_rng([notebook.SEED, epoch]).permutation(len(x))
+        for start in range(0, len(x) - len(x) % 100, 100):
+            batch = mx.nd.array(order[start : start + 100], dtype="int64")
+            with autograd.record():
+                loss = loss_fn(net.logits(x.take(batch)), y.take(batch))
+            loss.backward()
+            trainer.step(100)
+    return params(net)
+
+
+def test_the_trainer_updates_the_weights_as_a_plain_gluon_loop_bit_for_bit(tiny, uninterrupted):
+    # 20 steps through the trainer's own graph and its fused update (net/sgd.py).
+    assert same(params(uninterrupted[0]), plain_gluon_loop(tiny, epochs=2))
+    # Without momentum the update is not fused: the Trainer's own step, the same loop.
+    net, _ = train.fit(tiny, train.TrainConfig(epochs=1, momentum=0.0), [mx.cpu()])
+    assert same(params(net), plain_gluon_loop(tiny, epochs=1, momentum=0.0))
+
+
+def test_the_fused_update_is_used_on_one_device_only(tiny):
+    from mxnet import gluon
+
+    from reportgen.net import sgd
+
+    net = model.build(mx.cpu(), seed=1)
+    net.logits(mx.nd.zeros((1, 1, 28, 28)))  # the weights' shapes, known after a first forward pass
+    one = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9})
+    assert sgd.FusedSGD.fits(one)
+    for changed in ({"momentum": 0.0}, {"momentum": 0.9, "clip_gradient": 1.0}):
+        assert not sgd.FusedSGD.fits(gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, **changed}))
+    two = model.build([mx.cpu(0), mx.cpu(1)], seed=1)
+    for ctx in (mx.cpu(0), mx.cpu(1)):
+        two.logits(mx.nd.zeros((1, 1, 28, 28), ctx=ctx))
+    assert not sgd.FusedSGD.fits(gluon.Trainer(two.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9}))
 
 
 def test_two_cpu_contexts_train_data_parallel(tiny, uninterrupted):

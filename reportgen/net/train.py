@@ -21,7 +21,7 @@ from mxnet import autograd, gluon
 
 from reportgen import data, notebook
 from reportgen.errors import TrainingError
-from reportgen.net import checkpoint, distributed, model
+from reportgen.net import checkpoint, distributed, model, sgd
 from reportgen.run.history import EpochRecord, History
 
 # -- settings -------------------------------------------------------------------------
@@ -72,10 +72,12 @@ def _no_update(batches_done: int, loss: float, accuracy: float, images_per_secon
 
 class Objective(gluon.HybridBlock):
     """What a training step computes, as one hybridized graph: each image's cross-entropy on
-    the full2 logits, whether each is classified right, and the sums of both.
+    the full2 logits, and whether each is classified right.
 
     One cached graph per step instead of the net plus half a dozen small operators for the
     loss and the bookkeeping: each operator called from Python costs tens of microseconds.
+    Their sums are taken outside it: the graph's backward pass runs over all its outputs,
+    and a sum among them cost a zero head gradient, its backward and an add_n every step.
     """
 
     def __init__(self, net: model.LeNet) -> None:
@@ -87,7 +89,7 @@ class Objective(gluon.HybridBlock):
         logits = self.net.logits(x)  # (batch, 10)
         loss = self.loss(logits, y)  # (batch,)
         right = F.argmax(logits, axis=1) == y  # (batch,) 1.0 or 0.0
-        return loss, right, F.sum(loss), F.sum(right)
+        return loss, right
 
 
 def evaluate_loss(objective: Objective, x: mx.nd.NDArray, y: mx.nd.NDArray, batch_size: int) -> tuple[float, float]:
@@ -101,13 +103,13 @@ def evaluate_loss(objective: Objective, x: mx.nd.NDArray, y: mx.nd.NDArray, batc
         if short:  # pad to the batch size the cached graph was built for; the padding is not counted
             xb = mx.nd.concat(xb, mx.nd.zeros((short, *xb.shape[1:]), ctx=x.context), dim=0)
             yb = mx.nd.concat(yb, mx.nd.zeros((short,), ctx=x.context), dim=0)
-            loss, right, _, _ = objective(xb, yb)
+            loss, right = objective(xb, yb)
             total_loss += loss[: batch_size - short].sum()
             correct += right[: batch_size - short].sum()
         else:
-            _, _, loss_sum, right_sum = objective(xb, yb)
-            total_loss += loss_sum
-            correct += right_sum
+            loss, right = objective(xb, yb)
+            total_loss += loss.sum()
+            correct += right.sum()
     return float(total_loss.asscalar()) / n, float(correct.asscalar()) / n
 
 
@@ -182,6 +184,8 @@ def fit(
     history, first_epoch = History.empty(), 1
     if resume and checkpoint_dir is not None:
         history, first_epoch = checkpoint.resume(checkpoint_dir, identity, net, trainer, contexts)
+    # One fused update on one device (sgd.py: the same arithmetic), the Trainer's across several.
+    step_weights = sgd.stepper(trainer, config.batch_size, fuse=job is None and len(contexts) == 1)
     # The whole data set lives on the first device; batches are slices of it.
     home = contexts[0]
     train_x, train_y = _on_device(dataset.train_x, dataset.train_y, home)
@@ -197,7 +201,7 @@ def fit(
             on_device = mx.nd.array(order, ctx=home, dtype="int64")
             batches = (train_x.take(on_device), train_y.take(on_device))
             losses, hits, seconds = _train_epoch(
-                objective, trainer, batches, contexts, batch, sync_every, check, update
+                objective, step_weights, batches, contexts, batch, sync_every, check, update
             )
         record = _epoch_record(epoch, objective, losses, hits, seconds, test, config.batch_size)
         history = history.with_epoch(losses, hits, record)
@@ -281,7 +285,7 @@ def _on_device(images: np.ndarray, labels: np.ndarray, ctx: mx.Context) -> tuple
 
 def _train_epoch(
     objective: Objective,
-    trainer: gluon.Trainer,
+    step_weights: Callable[[], None],
     shuffled: tuple[mx.nd.NDArray, mx.nd.NDArray],
     contexts: list[mx.Context],
     batch: tuple[int, int],
@@ -310,8 +314,9 @@ def _train_epoch(
         lo = step * batch_size
         if len(contexts) == 1:  # no split, no copy, no sum across devices
             with autograd.record():
-                loss, _, loss_sum, right_sum = objective(xs[lo : lo + batch_size], ys[lo : lo + batch_size])
+                loss, right = objective(xs[lo : lo + batch_size], ys[lo : lo + batch_size])
             loss.backward()
+            loss_sum, right_sum = loss.sum(), right.sum()
         else:
             x_parts = gluon.utils.split_and_load(xs[lo : lo + batch_size], contexts)
             y_parts = gluon.utils.split_and_load(ys[lo : lo + batch_size], contexts)
@@ -319,9 +324,9 @@ def _train_epoch(
                 parts = [objective(x, y) for x, y in zip(x_parts, y_parts)]
             for part in parts:
                 part[0].backward()
-            loss_sum = mx.nd.add_n(*[part[2].as_in_context(home) for part in parts])
-            right_sum = mx.nd.add_n(*[part[3].as_in_context(home) for part in parts])
-        trainer.step(step_size)
+            loss_sum = mx.nd.add_n(*[part[0].sum().as_in_context(home) for part in parts])
+            right_sum = mx.nd.add_n(*[part[1].sum().as_in_context(home) for part in parts])
+        step_weights()
         losses.append(loss_sum)
         hits.append(right_sum)
         if (step + 1) % sync_every == 0 or step + 1 == steps:
