@@ -7,8 +7,16 @@ fresh process with the environment reportgen runs with (runtime.defaults()), so 
 that MXNet reads at import or at its first copy count. Prints Markdown tables; RESULTS.md
 keeps what they said.
 
+Cases that are compared run interleaved: every round runs each case once, in an order rotated
+by one each round (A B C, B C A, C A B, ...), and a ratio is taken round by round, between runs
+that shared the machine's state; each table gives the median and range of those ratios. The
+load average is printed before and after every round: on a shared machine a ratio can move by
+factors, not percents (benchmarks/RESULTS.md, round two), so read only rounds run at a load
+well under the number of cores.
+
     .venv/bin/python benchmarks/bench.py                 # everything, the full build included
     .venv/bin/python benchmarks/bench.py --quick         # a tiny configuration (the tests run it)
+    .venv/bin/python benchmarks/bench.py --rounds 7 --json out.json   # more rounds; every value kept
 """
 
 from __future__ import annotations
@@ -17,11 +25,14 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,20 +40,92 @@ sys.path.insert(0, str(ROOT))
 
 from reportgen import layers, runtime  # noqa: E402
 
+UNSET = None  # an environment value that removes the variable for a case
 
-def in_fresh_process(case: str, *args: str, env: dict[str, str] | None = None) -> dict:
-    """Run one of cases.py's functions in a new interpreter; its JSON result."""
-    environment = {**os.environ, **runtime.defaults(), **(env or {})}
-    command = [sys.executable, "-m", "benchmarks.cases", case, *args]
-    done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
+
+def environment(env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """reportgen's environment, with `env`'s changes (None removes a variable)."""
+    merged: dict[str, str | None] = {**os.environ, **runtime.defaults(), **(env or {})}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def in_fresh_process(
+    case: str, *args: str, env: dict[str, str | None] | None = None, python: str = sys.executable
+) -> dict:
+    """Run one of cases.py's functions in a new interpreter (`python`, this one unless named); its
+    JSON result."""
+    command = [python, "-m", "benchmarks.cases", case, *args]
+    done = subprocess.run(command, cwd=ROOT, env=environment(env), capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"benchmark case {case} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def median_of(repeats: int, case: str, *args: str, env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    rates = [in_fresh_process(case, *args, env=env)["images_per_second"] for _ in range(repeats)]
-    return statistics.median(rates), min(rates), max(rates)
+def wall_of(command: list[str], env: dict[str, str | None] | None = None) -> float:
+    """Seconds a whole process takes, start-up included (what a user waits for)."""
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=environment(env), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark command {' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return seconds
+
+
+# -- rounds -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    name: str
+    label: str
+    measure: Callable[[int], float]  # the round's number -> its value
+    values: list[float] = field(default_factory=list)
+
+
+def load_average() -> str:
+    """`uptime`'s load average: 1, 5 and 15 minutes."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def interleave(title: str, cases: list[Case], rounds: int) -> list[dict]:
+    """Each round runs every case once, the order rotated by one a round; the load before and
+    after each round is printed and returned."""
+    loads = []
+    cores = os.cpu_count() or 1
+    for r in range(rounds):
+        order = cases[r % len(cases) :] + cases[: r % len(cases)]
+        before = load_average()
+        for case in order:
+            case.values.append(case.measure(r))
+        after = load_average()
+        busy = float(before.split(",")[0]) > 0.75 * cores
+        loads.append({"round": r + 1, "before": before, "after": after, "busy": busy})
+        print(
+            f"{title}, round {r + 1} of {rounds} ({' '.join(c.name for c in order)}): load average "
+            f"{before} before, {after} after"
+            + (f" (busy: more than {0.75 * cores:g} on {cores} cores)" if busy else ""),
+            flush=True,
+        )
+    return loads
+
+
+def ratios(top: Case, bottom: Case) -> list[float]:
+    """top / bottom, round by round."""
+    return [a / b for a, b in zip(top.values, bottom.values)]
+
+
+def spread(values: list[float], digits: int = 2) -> tuple[str, str]:
+    """(median, low-high), as the tables print them."""
+    return f"{statistics.median(values):.{digits}f}", f"{min(values):.{digits}f}-{max(values):.{digits}f}"
+
+
+def as_json(title: str, reference: Case, cases: list[Case], loads: list[dict]) -> dict:
+    return {
+        "title": title,
+        "reference": reference.name,
+        "cases": [{"name": c.name, "label": c.label, "values": c.values} for c in cases],
+        "loads": loads,
+    }
 
 
 # -- arithmetic -------------------------------------------------------------------------------
@@ -94,38 +177,74 @@ def peak_gflops() -> tuple[float | None, str]:
 
 # -- sections ---------------------------------------------------------------------------------
 
+SPIN = "GOMP_SPINCOUNT"  # GNU OpenMP's spins at a barrier before a thread sleeps (its default 300,000)
 
-def trainers(images: int, repeats: int) -> list[tuple[str, float, float, float]]:
-    rows = [
-        ("reportgen `train.fit`", *median_of(repeats, "reportgen", str(images))),
-        (
+
+def trainers(images: int, torch_python: str = sys.executable) -> tuple[list[Case], list[tuple[str, str, str, str]]]:
+    """The training cases, reportgen's first (the reference), and the pairs read apart from it:
+    (label, top, bottom, what the ratio is held to). PyTorch runs in `torch_python`, which may
+    be another environment's interpreter (torch is no dependency of reportgen's)."""
+
+    def rate(
+        case: str, env: dict[str, str | None] | None = None, python: str = sys.executable
+    ) -> Callable[[int], float]:
+        return lambda _round: float(in_fresh_process(case, str(images), env=env, python=python)["images_per_second"])
+
+    cases = [
+        Case("rg", "reportgen `train.fit`", rate("reportgen")),
+        Case(
+            "rg_copy",
             "reportgen `train.fit`, MXNET_CPU_PARALLEL_SIZE=200000 (MXNet's default, set by the user)",
-            *median_of(repeats, "reportgen", str(images), env={"MXNET_CPU_PARALLEL_SIZE": "200000"}),
+            rate("reportgen", {"MXNET_CPU_PARALLEL_SIZE": "200000"}),
         ),
-        ("bare hybridized Gluon loop (net, loss, backward, step)", *median_of(repeats, "bare", str(images))),
-        ("MXNet Module API fed by NDArrayIter (the seed's way)", *median_of(repeats, "module", str(images))),
-        ("plain Gluon loop, not hybridized", *median_of(repeats, "imperative", str(images))),
+        Case("rg_spin", f"reportgen `train.fit`, {SPIN} unset (libgomp's default)", rate("reportgen", {SPIN: UNSET})),
+        Case("rg_spin1000", f"reportgen `train.fit`, {SPIN}=1000", rate("reportgen", {SPIN: "1000"})),
+        Case("module_bare", "bare Module API loop (`forward_backward`, `update`, no metric)", rate("module_bare")),
+        Case("bare", "bare hybridized Gluon loop (net, loss, backward, step)", rate("bare")),
+        Case("module", "MXNet Module API fed by NDArrayIter, with its metric (the seed's way)", rate("module")),
+        Case("imperative", "plain Gluon loop, not hybridized", rate("imperative")),
     ]
-    torch = in_fresh_process("torch_available")
+    pairs = [
+        ("reportgen / the bare Module API loop", "rg", "module_bare", "issue 21: at least 1.0"),
+        (f"reportgen, {SPIN}=1000 / libgomp's default spin", "rg_spin1000", "rg_spin", "decides runtime.defaults()"),
+    ]
+    torch = in_fresh_process("torch_available", python=torch_python)
     if torch["available"]:
-        rows.append(
-            (f"PyTorch {torch['version']} eager, its default threads", *median_of(repeats, "torch", str(images)))
+        # PyTorch at its own defaults: its bundled libgomp spins as libgomp does unless the user says otherwise.
+        own = {SPIN: os.environ.get(SPIN, UNSET)}
+        cases.append(
+            Case("torch", f"PyTorch {torch['version']} eager, its default threads", rate("torch", own, torch_python))
         )
+        pairs.append(("reportgen / PyTorch eager", "rg", "torch", "issue 21: at least 1.4"))
     else:
         print("\nPyTorch is not installed: `pip install -e '.[bench]'` adds it; its row is left out.")
-    return rows
+    return cases, pairs
 
 
-def print_trainers(rows: list[tuple[str, float, float, float]], images: int, repeats: int) -> None:
-    ours = rows[0][1]
-    print(f"\n### Training, {images:,} images, batch 100, second epoch, median of {repeats}\n")
-    print("| trainer | images/s | range | reportgen / this |")
-    print("|---|---:|---:|---:|")
-    for label, median, low, high in rows:
-        print(f"| {label} | {median:,.0f} | {low:,.0f}-{high:,.0f} | {ours / median:.2f} |")
+def print_pairs(cases: list[Case], pairs: list[tuple[str, str, str, str]]) -> None:
+    by_name = {c.name: c for c in cases}
+    print("\n| pair | per round: median | range | held to |")
+    print("|---|---:|---:|---|")
+    for label, top, bottom, target in pairs:
+        if top in by_name and bottom in by_name:
+            median, low_high = spread(ratios(by_name[top], by_name[bottom]))
+            print(f"| {label} | {median} | {low_high} | {target} |")
+
+
+def print_trainers(cases: list[Case], pairs: list[tuple[str, str, str, str]], images: int) -> None:
+    ours = cases[0]
+    rounds = len(ours.values)
+    print(f"\n### Training, {images:,} images, batch 100, second epoch; {rounds} rounds, interleaved\n")
+    print("| trainer | images/s: median | range | reportgen / this, per round: median | range |")
+    print("|---|---:|---:|---:|---:|")
+    for case in cases:
+        median, low_high = spread(ratios(ours, case))
+        v = case.values
+        print(f"| {case.label} | {statistics.median(v):,.0f} | {min(v):,.0f}-{max(v):,.0f} | {median} | {low_high} |")
+    print_pairs(cases, pairs)
     training, inference = flops_per_image()
     peak, how = peak_gflops()
-    achieved = ours * training / 1e9
+    achieved = statistics.median(ours.values) * training / 1e9
     print(
         f"\nFLOPs per image: {training / 1e6:.2f} M training, {inference / 1e6:.2f} M inference. "
         f"reportgen's trainer does {achieved:.1f} GFLOP/s",
@@ -161,7 +280,7 @@ def build(args: list[str], out: Path) -> dict:
     subprocess.run(
         [sys.executable, "-m", "reportgen", "build", "-q", *args, "--out", str(out)],
         cwd=ROOT,
-        env={**os.environ, **runtime.defaults()},
+        env=environment(),
         check=True,
     )
     manifest = json.loads((out / "manifest.json").read_text())
@@ -172,28 +291,69 @@ def build(args: list[str], out: Path) -> dict:
     }
 
 
-def render(run: Path, repeats: int) -> None:
-    walls, stages = [], []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "reportgen", "render", "-q", str(run)],
-            cwd=ROOT,
-            env={**os.environ, **runtime.defaults()},
-            check=True,
-        )
-        walls.append(time.perf_counter() - started)
-        stages.append(json.loads((run / "manifest.json").read_text())["rendered"]["timings"])
+def renders(run: Path, work: Path) -> tuple[list[Case], list[tuple[str, str, str, str]]]:
+    """The render cases on copies of `run` (a built run: its figure cache filled), WeasyPrint
+    alone first (the reference), and the pairs read apart."""
+    from reportgen.report.pdf import PDF_VARIANT
+
+    copies = {}
+    for name in ("pdf_input", "fresh", "title", "forked"):
+        copies[name] = work / name
+        shutil.copytree(run, copies[name])
+    pdf_input = work / "pdf_input.html"
+    in_fresh_process("pdf_input", str(copies["pdf_input"]), str(pdf_input))
+    render = [sys.executable, "-m", "reportgen", "render", "-q"]
+
+    def fresh(_round: int) -> float:
+        shutil.rmtree(copies["fresh"] / ".cache", ignore_errors=True)  # before the clock starts
+        return wall_of([*render, str(copies["fresh"])])
+
+    alone = [sys.executable, "benchmarks/weasyprint_alone.py", str(pdf_input), str(copies["pdf_input"]), PDF_VARIANT]
+    cases = [
+        Case("weasyprint", "WeasyPrint alone, on the HTML reportgen hands it (the floor)", lambda _r: wall_of(alone)),
+        Case(
+            "title",
+            "`reportgen render --title` (a title changed: every figure from the cache)",
+            lambda r: wall_of([*render, "--title", f"Retitled {r}", str(copies["title"])]),
+        ),
+        Case("fresh", "`reportgen render`, its cache emptied (every figure drawn)", fresh),
+        Case(
+            "forked",
+            "the same title change, the PDF laid out in a forked child meanwhile (prototype)",
+            lambda r: wall_of(
+                [sys.executable, "-m", "benchmarks.cases", "render_forked", str(copies["forked"]), f"Retitled {r}"]
+            ),
+        ),
+    ]
+    pairs = [
+        ("render after a title change / WeasyPrint alone", "title", "weasyprint", "issue 21: at most 1.1"),
+        ("render, every figure drawn / WeasyPrint alone", "fresh", "weasyprint", "issue 21 (a saved run): at most 1.3"),
+        ("PDF in a forked child / serial, after a title change", "forked", "title", "adopt below 1.0"),
+    ]
+    return cases, pairs
+
+
+def print_renders(cases: list[Case], pairs: list[tuple[str, str, str, str]], run: Path) -> None:
+    floor = cases[0]
+    rounds = len(floor.values)
+    print(f"\n### `reportgen render` of a built run ({run.name}), whole processes; {rounds} rounds, interleaved\n")
+    print("| case | seconds: median | range | this / WeasyPrint alone, per round: median | range |")
+    print("|---|---:|---:|---:|---:|")
+    for case in cases:
+        median, low_high = spread(ratios(case, floor))
+        v = case.values
+        print(f"| {case.label} | {statistics.median(v):.2f} | {min(v):.2f}-{max(v):.2f} | {median} | {low_high} |")
+    print_pairs(cases, pairs)
+
+
+def render_stages(run: Path) -> None:
+    """One render's own clock by stage (figures drawn in this process: see the manifest of a
+    render for the pool's), for the table RESULTS.md keeps."""
     split = in_fresh_process("render_split", str(run))
-    print(f"\n### `reportgen render` of a saved run, median of {repeats}\n")
-    print("| stage | seconds |")
+    print("\n| render stage (one process, every figure drawn) | seconds |")
     print("|---|---:|")
-    print(f"| python, imports | {split['import']:.2f} |")
-    for stage in ("data", "figures"):
-        print(f"| {stage} | {statistics.median(s[stage] for s in stages):.2f} |")
-    print(f"| HTML | {split['html']:.2f} |")
-    print(f"| PDF | {split['pdf']:.2f} |")
-    print(f"| **whole command, wall clock** | **{statistics.median(walls):.2f}** |")
+    for stage in ("import", "data", "figures", "html", "pdf"):
+        print(f"| {stage} | {split[stage]:.2f} |")
 
 
 def print_build(label: str, result: dict) -> None:
@@ -209,26 +369,47 @@ def print_build(label: str, result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=12000, help="training images per trainer case")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of interleaved cases")
     parser.add_argument("--quick", action="store_true", help="a tiny configuration, no full build")
+    parser.add_argument("--json", type=Path, help="write every value measured here")
+    parser.add_argument("--torch-python", default=sys.executable, help="the interpreter of the PyTorch case")
+    parser.add_argument("--training", help="only these training cases, by name, comma-separated (rg always)")
+    parser.add_argument("--only", choices=("training", "render"), help="one section alone")
     args = parser.parse_args()
     if args.quick:
-        args.images, args.repeats = 400, 1
+        args.images, args.rounds = 400, 2
     print(
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; settings {runtime.defaults()}"
+        f"{platform.python_version()}; settings {runtime.defaults()}; load average {load_average()}"
     )
-    print_trainers(trainers(args.images, args.repeats), args.images, args.repeats)
+    kept: dict = {"settings": runtime.defaults(), "sections": []}
+    if args.only != "render":
+        cases, pairs = trainers(args.images, args.torch_python)
+        if args.training:
+            keep = {"rg", *args.training.split(",")}
+            cases = [c for c in cases if c.name in keep]
+        loads = interleave("training", cases, args.rounds)
+        kept["sections"].append(as_json("training", cases[0], cases, loads))
+        print_trainers(cases, pairs, args.images)
+    if args.only == "training":
+        if args.json:
+            args.json.write_text(json.dumps(kept, indent=1) + "\n")
+        return
     passes(1000 if args.quick else 10000)
     with tempfile.TemporaryDirectory() as tmp:
         quick = ["--epochs", "1", "--train-limit", "1000" if args.quick else "3000", "--test-limit", "1000"]
-        result = build(quick, Path(tmp) / "quick")
-        print_build(f"`reportgen build {' '.join(quick)}`", result)
-        render(Path(tmp) / "quick", 1 if args.quick else 3)
+        run = Path(tmp) / "quick"
+        print_build(f"`reportgen build {' '.join(quick)}`", build(quick, run))
         if not args.quick:
-            print_build(
-                "`reportgen build` (the seed's configuration: 20 epochs, 60,000 images)", build([], Path(tmp) / "full")
-            )
+            run = Path(tmp) / "full"
+            print_build("`reportgen build` (the seed's configuration: 20 epochs, 60,000 images)", build([], run))
+        cases, pairs = renders(run, Path(tmp) / "renders")
+        loads = interleave("render", cases, args.rounds)
+        kept["sections"].append(as_json("render", cases[0], cases, loads))
+        print_renders(cases, pairs, run)
+        render_stages(run)
+    if args.json:
+        args.json.write_text(json.dumps(kept, indent=1) + "\n")
 
 
 if __name__ == "__main__":

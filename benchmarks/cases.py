@@ -127,6 +127,45 @@ def module(n: str) -> dict:
     return {"images_per_second": _rate(len(dataset.train_x), ends[1] - ends[0])}
 
 
+def module_bare(n: str) -> dict:
+    """The strongest Module loop: bind, init, then per batch `forward_backward` and `update`,
+    no metric; the images on the device once, each epoch one take() in reportgen's order."""
+    import mxnet as mx
+
+    from reportgen.net import model
+
+    dataset = _images(int(n))
+    x = mx.nd.array(data.to_input(dataset.train_x))
+    y = mx.nd.array(dataset.train_y, dtype="float32")
+    mx.random.seed(notebook.SEED)
+    mod = mx.mod.Module(seed_symbol(), context=mx.cpu(), label_names=["SoftM_label"])
+    mod.bind(data_shapes=[("data", (BATCH, 1, 28, 28))], label_shapes=[("SoftM_label", (BATCH,))])
+    mod.init_params(model.initializer())
+    mod.init_optimizer(
+        optimizer="sgd",
+        optimizer_params={
+            "learning_rate": notebook.LEARNING_RATE,
+            "momentum": notebook.MOMENTUM,
+            "wd": notebook.WEIGHT_DECAY,
+            "rescale_grad": 1.0 / BATCH,
+        },
+    )
+    steps = len(x) // BATCH
+
+    def one_pass(epoch: int) -> float:
+        started = time.perf_counter()
+        order = mx.nd.array(np.random.default_rng([notebook.SEED, epoch]).permutation(len(x)), dtype="int64")
+        xs, ys = x.take(order), y.take(order)
+        for s in range(steps):
+            mod.forward_backward(mx.io.DataBatch([xs[s * BATCH : (s + 1) * BATCH]], [ys[s * BATCH : (s + 1) * BATCH]]))
+            mod.update()
+        mx.nd.waitall()
+        return time.perf_counter() - started
+
+    one_pass(1)
+    return {"images_per_second": _rate(len(x), one_pass(2))}
+
+
 def torch_available() -> dict:
     try:
         import torch
@@ -216,8 +255,9 @@ def inspection() -> dict:
 
 
 def render_split(run: str) -> dict:
-    """The render's stages timed one by one: imports, HTML, PDF (figures: see the manifest).
-    The run is read as `reportgen render` reads it (predictions.npz included: the ROC figure)."""
+    """The render's stages timed one by one, every figure drawn (no cache): imports, data,
+    figures, HTML, PDF. The run is read as `reportgen render` reads it (predictions.npz
+    included: the ROC figure)."""
     started = time.perf_counter()
     import weasyprint  # noqa: F401  (imported here so the PDF's time is the PDF's)
 
@@ -229,20 +269,126 @@ def render_split(run: str) -> dict:
     imported = time.perf_counter() - started
     folder = Path(run)
     done = finished.read(folder)
-    dataset = stages.reload_data(done.record, None)
+    started = time.perf_counter()
+    dataset = data.loaded(stages.reload_data(done.record, None))
+    loaded = time.perf_counter() - started
+    started = time.perf_counter()
     drawn = figures.make(dataset, done.history, done.evaluation, done.inspection, done.record.model.pixels)
+    drawing = time.perf_counter() - started
     context = report_context.context(done.record, done.history, done.evaluation, done.inspection, drawn)
     started = time.perf_counter()
     templates.render_html(context)
     html = time.perf_counter() - started
     started = time.perf_counter()
     pdf.render_pdf(context, folder)
-    return {"import": imported, "html": html, "pdf": time.perf_counter() - started}
+    return {"import": imported, "data": loaded, "figures": drawing, "html": html, "pdf": time.perf_counter() - started}
+
+
+def pdf_input(run: str, out: str) -> dict:
+    """`reportgen render --format pdf RUN` (the run a copy to spend), keeping the HTML it hands
+    to WeasyPrint in OUT: what WeasyPrint alone is timed on (weasyprint_alone.py)."""
+    import weasyprint
+
+    from reportgen.cli import main
+
+    real = weasyprint.HTML
+
+    def keep(*args, **kwargs):
+        Path(out).write_text(kwargs["string"])
+        return real(*args, **kwargs)
+
+    weasyprint.HTML = keep
+    main(["render", "-q", "--format", "pdf", run], standalone_mode=False)
+    return {"bytes": Path(out).stat().st_size}
+
+
+def render_forked(run: str, title: str) -> dict:
+    """`reportgen render --title TITLE RUN`, but with the PDF laid out in a forked child while
+    this process writes report.html and the manifest, which the PDF must carry and so wait
+    for; the child then adds the attachments and writes it. A prototype (issue 21), timed
+    against the serial render; reportgen does not do this."""
+    import os
+
+    from reportgen.cli import main
+    from reportgen.errors import RenderError
+    from reportgen.pipeline import stages
+    from reportgen.report import context as report_context
+    from reportgen.report import pdf, templates
+    from reportgen.run import archive, files
+
+    child: dict = {}
+    real_render = stages.render
+
+    def render(staged, run_record, gathered, drawn, formats, user_templates, timer, say):
+        if "pdf" not in formats:
+            return real_render(staged, run_record, gathered, drawn, formats, user_templates, timer, say)
+        with timer.stage("render"):
+            values = report_context.context(
+                run_record,
+                gathered.history,
+                gathered.evaluation,
+                gathered.inspection,
+                drawn,
+                baseline=gathered.baseline,
+                comparison=gathered.comparison,
+                verdicts=gathered.verdicts,
+            )
+            go_r, go_w = os.pipe()
+            err_r, err_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: lay out, wait for the manifest, write the PDF, leave
+                status = 1
+                try:
+                    os.close(go_w)
+                    os.close(err_r)
+                    document = pdf.layout(values, staged, user_templates)
+                    if os.read(go_r, 1) == b"1":  # the parent wrote the manifest
+                        carried = archive.embedded(staged, Path(run))  # as stages.render_pdf takes them
+                        files.write_bytes(staged / archive.PDF, pdf.write(document, values, carried))
+                        status = 0
+                except BaseException as e:  # noqa: BLE001 (one line to the parent, whatever it was)
+                    os.write(err_w, str(e).encode()[:2000])
+                os._exit(status)
+            os.close(go_r)
+            os.close(err_w)
+            child.update(pid=pid, go=go_w, err=err_r)
+            if "html" in formats:
+                files.write_bytes(staged / "report.html", templates.render_html(values, user_templates).encode())
+        return values
+
+    def render_pdf(staged, values, user_templates, timer, run_dir=None):
+        with timer.stage("pdf"):
+            os.write(child["go"], b"1")
+            os.close(child["go"])
+            message = os.read(child["err"], 4000).decode(errors="replace")
+            os.close(child["err"])
+            _, status = os.waitpid(child["pid"], 0)
+            if status:
+                raise RenderError(message or f"the PDF's process ended with status {status}")
+            archive.write_sidecar(staged)
+
+    stages.render, stages.render_pdf = render, render_pdf
+    main(["render", "-q", "--title", title, run], standalone_mode=False)
+    return {}
 
 
 CASES: dict[str, Callable[..., dict]] = {
     f.__name__: f
-    for f in (reportgen, bare, imperative, module, torch_available, torch, sgemm, inference, inspection, render_split)
+    for f in (
+        reportgen,
+        bare,
+        imperative,
+        module,
+        module_bare,
+        torch_available,
+        torch,
+        sgemm,
+        inference,
+        inspection,
+        render_split,
+        pdf_input,
+        render_forked,
+    )
 }
 
 if __name__ == "__main__":

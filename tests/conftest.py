@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,15 @@ from reportgen.run.record import TRAINED_HERE, ModelRecord, RunRecord
 BY_CLASS_KEYS = [key for key, _ in BY_CLASS]
 
 MNIST = data.DEFAULT_DATA_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory) -> Path:
+    """The figure cache's secret (report/figures/cache.py) made in the session's own folder, not
+    in the user's home; commands run in subprocesses inherit it."""
+    home = tmp_path_factory.mktemp("xdg-cache")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    return home
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ an entry from a run folder is used only if it is a plain, script-free SVG inside
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -217,7 +218,20 @@ def entry_of(run: Path, name: str) -> str:
 
 @pytest.mark.parametrize(
     "attack",
-    ["script", "truncated svg", "truncated json", "name with a path", "link out", "folder linked out", "fifo", "huge"],
+    [
+        "script",
+        "truncated svg",
+        "truncated json",
+        "name with a path",
+        "link out",
+        "folder linked out",
+        "fifo",
+        "folder",
+        "huge",
+        "planted under the key",
+        "another figure's svg",
+        "caption changed",
+    ],
 )
 def test_a_forged_or_broken_entry_is_drawn_afresh(values, filled, tmp_path, attack):
     original, fresh = filled
@@ -244,6 +258,27 @@ def test_a_forged_or_broken_entry_is_drawn_afresh(values, filled, tmp_path, atta
     elif attack == "fifo":
         svg.unlink()
         os.mkfifo(svg)  # opening it to read would wait for a writer forever
+    elif attack == "folder":
+        svg.unlink()
+        svg.mkdir()
+    elif attack == "planted under the key":
+        # What an attacker can do: compute our key (public code, the run's own values), plant a
+        # clean, matplotlib-made SVG under it with its true hash, and sign with a secret of theirs.
+        planted = fresh["network"].svg
+        assert cache.check_svg(planted)
+        assert key == cache.job_key(functools.partial(figures.confusion, values[2].confusion_matrix))
+        digest = hashlib.sha256(planted).hexdigest()
+        forged = {"name": "confusion", "caption": "Forged.", "alt": "Forged.", "sha256": digest}
+        forged["hmac"] = cache.signature(
+            b"not this user's secret".ljust(32), key, "confusion", "Forged.", "Forged.", digest
+        )
+        svg.write_bytes(planted)
+        meta.write_text(json.dumps(forged))
+    elif attack == "another figure's svg":
+        svg.write_bytes(fresh["network"].svg)  # a signed entry's bytes, not the ones signed for here
+    elif attack == "caption changed":
+        body = json.loads(meta.read_text())
+        meta.write_text(json.dumps({**body, "caption": body["caption"] + " Or so they say."}))
     else:
         svg.write_bytes(b"<svg " + b" " * cache.MAX_SVG + b"/>")
     drawn, kept = drawing(values, run, tmp_path / "staged")
@@ -251,6 +286,51 @@ def test_a_forged_or_broken_entry_is_drawn_afresh(values, filled, tmp_path, atta
     expect = list(fresh) if attack == "folder linked out" else ["confusion"]
     assert kept.drawn == expect
     assert not (tmp_path / "escaped").exists()
+
+
+def test_entries_signed_by_another_users_secret_are_all_drawn_afresh(values, filled, tmp_path, monkeypatch):
+    run, fresh = filled
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another home"))
+    drawn, kept = drawing(values, run, tmp_path / "staged")
+    assert kept.hits == [] and kept.drawn == list(fresh)
+    assert all(drawn[name] == fresh[name] for name in fresh)
+    # And signed afresh with that user's secret: a second drawing takes them all.
+    _, again = drawing(values, tmp_path / "staged", tmp_path / "staged again")
+    assert again.drawn == [] and again.hits == list(fresh)
+
+
+@pytest.mark.parametrize("flaw", ["readable by others", "a link", "wrong size", "a folder"])
+def test_a_secret_that_is_not_ours_alone_turns_the_cache_off(values, filled, tmp_path, monkeypatch, flaw):
+    run, fresh = filled
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    path = cache.secret_path()
+    path.parent.mkdir(parents=True)
+    if flaw == "readable by others":
+        path.write_bytes(b"k" * cache.SECRET_BYTES)
+        path.chmod(0o644)
+    elif flaw == "a link":
+        elsewhere = tmp_path / "elsewhere.key"
+        elsewhere.write_bytes(b"k" * cache.SECRET_BYTES)
+        elsewhere.chmod(0o600)
+        path.symlink_to(elsewhere)
+    elif flaw == "wrong size":
+        path.write_bytes(b"k")
+        path.chmod(0o600)
+    else:
+        path.mkdir()
+    assert cache.secret() is None
+    drawn, kept = drawing(values, run, tmp_path / "staged")
+    assert kept.hits == [] and kept.drawn == list(fresh)
+    assert not (tmp_path / "staged").exists()  # nothing written that nobody could vouch for
+
+
+def test_the_secret_is_made_once_private_and_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    first = cache.secret()
+    assert first is not None and len(first) == cache.SECRET_BYTES
+    assert cache.secret_path().stat().st_mode & 0o777 == 0o600
+    assert cache.secret() == first
+    assert [p.name for p in cache.secret_path().parent.iterdir()] == [cache.secret_path().name]
 
 
 # -- through the commands -------------------------------------------------------------------------

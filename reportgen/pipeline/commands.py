@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from reportgen.errors import ReportgenError
 from reportgen.pipeline import baseline, checks, stages
+from reportgen.pipeline.pdfahead import PdfAhead
 from reportgen.pipeline.settings import RenderSettings, RunSettings, Say, Timer, Written, quiet
 from reportgen.pipeline.stages import Gathered, Obtained
 from reportgen.report import templates
@@ -267,11 +268,13 @@ def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
     gathered = Gathered(
         dataset, run.history, run.evaluation, run.inspection, record.model.pixels, other, comparison, verdicts
     )
-    with folder.staging(settings.run_dir) as staged:
+    with folder.staging(settings.run_dir) as staged, PdfAhead() as ahead:
         if opened is not None or settings.gates:
             write_json(staged / "metrics.json", baseline.metrics(run.metrics, comparison, verdicts))
         drawn = stages.draw(staged, gathered, settings.formats, timer, say, settings.run_dir)
-        values = stages.render(staged, record, gathered, drawn, settings.formats, settings.templates, timer, say)
+        values = stages.render(
+            staged, record, gathered, drawn, settings.formats, settings.templates, timer, say, ahead, settings.run_dir
+        )
         again = RunRecord(
             command=settings.command,
             arguments=dict(settings.arguments),
@@ -284,5 +287,5 @@ def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
         pdf = stages.seal(staged, settings.run_dir) if "pdf" in settings.formats else kept
         manifest = write_rendered_manifest(staged, run.manifest, record, again, pdf)
         if "pdf" in settings.formats:
-            stages.render_pdf(staged, values, settings.templates, timer, settings.run_dir)
+            stages.render_pdf(staged, values, settings.templates, timer, settings.run_dir, ahead)
     return _written(settings.run_dir, manifest, timer, record.data, None, run.evaluation, comparison, verdicts)

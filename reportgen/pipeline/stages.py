@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from reportgen import data
 from reportgen.errors import ReportgenError
+from reportgen.pipeline.pdfahead import PdfAhead
 from reportgen.pipeline.settings import DataSettings, RunSettings, Say, Timer
 from reportgen.report import context as report_context
 from reportgen.report import pdf, templates
@@ -266,9 +267,11 @@ def render(
     user_templates: Path | None,
     timer: Timer,
     say: Say,
+    ahead: PdfAhead | None = None,
+    run_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The report's values, and report.html if asked for; the PDF comes after the manifest
-    it carries (`render_pdf`)."""
+    it carries (`render_pdf`), laid out meanwhile by `ahead`'s child where one may be forked."""
     say("rendering " + " and ".join(formats))
     with timer.stage("render"):
         values = report_context.context(
@@ -281,6 +284,8 @@ def render(
             comparison=gathered.comparison,
             verdicts=gathered.verdicts,
         )
+        if ahead is not None and "pdf" in formats:
+            ahead.start(staged, values, user_templates, run_dir)
         if "html" in formats:
             files.write_bytes(staged / "report.html", templates.render_html(values, user_templates).encode())
     return values
@@ -303,10 +308,13 @@ def render_pdf(
     user_templates: Path | None,
     timer: Timer,
     run_dir: Path | None = None,
+    ahead: PdfAhead | None = None,
 ) -> None:
     """report.pdf, carrying the staged manifest.json (written before it: its timings stop
-    here) and the run's data files, then its checksum beside it (run/archive.py)."""
+    here) and the run's data files, then its checksum beside it (run/archive.py); written by
+    `ahead`'s child if `render` started one."""
     with timer.stage("pdf"):
-        carried = archive.embedded(staged, run_dir)
-        files.write_bytes(staged / archive.PDF, pdf.render_pdf(values, staged, user_templates, carried))
+        if ahead is None or not ahead.finish():
+            carried = archive.embedded(staged, run_dir)
+            files.write_bytes(staged / archive.PDF, pdf.render_pdf(values, staged, user_templates, carried))
         archive.write_sidecar(staged)

@@ -9,10 +9,11 @@ byte, each with relationship Data, as PDF/A-3 allows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,25 @@ def render_pdf(
     """The same sections as the HTML, through pdf.html.j2 and WeasyPrint: A4, a title page,
     contents with page numbers, bookmarks, metadata; PDF/A-3u and tagged, carrying each of
     `attachments` (the run's data files) byte for byte under its own name, relationship Data."""
+    return write(layout(context, run_dir, templates), context, attachments)
+
+
+def layout(context: dict[str, Any], run_dir: Path, templates: Path | None = None) -> Any:
+    """The PDF's pages laid out (a weasyprint Document): most of its time, and nothing of it
+    needs the attachments, which `write` adds."""
     import weasyprint
-    from weasyprint.urls import FatalURLFetchingError
 
     html = render_page(PDF_TEMPLATE, {**context, "medium": "pdf"}, templates)
     run_dir = Path(run_dir).resolve()
+    with _fetch_errors():
+        document = weasyprint.HTML(string=html, base_url=run_dir.as_uri() + "/", url_fetcher=url_fetcher(run_dir))
+        return document.render(pdf_variant=PDF_VARIANT, pdf_tags=True)
+
+
+def write(document: Any, context: dict[str, Any], attachments: Sequence[Path] = ()) -> bytes:
+    """The laid-out Document as PDF/A-3u bytes, carrying `attachments`."""
+    import weasyprint
+
     # The run's time on every attachment, not the clock's: the same run gives the same PDF.
     when = _dt.datetime.fromisoformat(context["created"]).astimezone(_dt.UTC)
     attached = [
@@ -104,11 +119,19 @@ def render_pdf(
         )
         for path in attachments
     ]
-    try:
-        document = weasyprint.HTML(string=html, base_url=run_dir.as_uri() + "/", url_fetcher=url_fetcher(run_dir))
-        return document.write_pdf(
+    with _fetch_errors():
+        pdf: bytes = document.write_pdf(
             pdf_variant=PDF_VARIANT, pdf_tags=True, attachments=attached, finisher=no_interpolation
         )
+        return pdf
+
+
+@contextlib.contextmanager
+def _fetch_errors() -> Iterator[None]:
+    from weasyprint.urls import FatalURLFetchingError
+
+    try:
+        yield
     except FatalURLFetchingError as e:
         # A URL the templates asked for that the fetcher refused (check_url) or could not read.
         cause = e.__cause__

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,10 +48,39 @@ def staging(out: Path, finish: Callable[[Path, Path], None] | None = None) -> It
     except OSError as e:
         raise ReportgenError(f"{out}: cannot write here ({e.strerror})") from e
     try:
-        yield tmp
-        (finish or publish)(tmp, out)
+        with terminated_as_exit():
+            yield tmp
+            (finish or publish)(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Terminated(SystemExit):
+    """SIGTERM, raised where the process was, so every `finally` on the way out runs."""
+
+
+@contextlib.contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """SIGTERM (a `kill`, a cancelled CI job) ends the process as an exception while this runs,
+    not at once: the staging folder is removed and a forked child stopped on the way out.
+    Exit status 143, as the signal's own. Only the main thread may set a handler; elsewhere,
+    and where one is already set by the program, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def publish(staged: Path, out: Path) -> None:

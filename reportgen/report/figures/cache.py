@@ -21,13 +21,20 @@ old cache with the rest of the run: the cache holds one report's figures and nev
 a failed command's half.
 
 The cache is the run folder's, and a run folder can come from anyone: what it says is
-validated, never trusted. Its key is ours (computed here, from our values; a file is only
-found under it), but its bytes are not: an entry is used only if it is a regular file inside
-the folder (no link followed), of bounded size, whose SVG is what matplotlib writes and
-nothing that can run or fetch (`check_svg`: no script, no event attribute, no reference but
-`#id` and inline PNG, no DOCTYPE subset or processing instruction), with a plain name and
-text. Anything else is drawn afresh. A forged but harmless picture is possible, as it is
-through a forged metrics.json: a run folder's report shows what its folder says.
+validated, never trusted. Its key is ours, but anyone can compute it (the code is public and
+the values are the run folder's own files), so a file planted under the right key, its
+content hash beside it, would pass any check made of the folder alone. What vouches for an
+entry is therefore kept outside every run folder: a secret of this user's
+(`$XDG_CACHE_HOME/reportgen/figure-cache.key`, made on first use, mode 0600), with which
+each entry's record is signed: HMAC-SHA256 over its key, its name, caption and alt text and
+the SHA-256 of its SVG bytes. An entry is used only if that signature and that hash hold, so
+only figures this user's reportgen drew are ever taken; a run folder from elsewhere has every
+figure drawn afresh once (and then signed with this user's secret). Even then the bytes are
+checked as outside input: a regular file inside the folder (no link followed), of bounded
+size, whose SVG is what matplotlib writes and nothing that can run or fetch (`check_svg`: no
+script, no event attribute, no reference but `#id` and inline PNG, no DOCTYPE subset or
+processing instruction), with a plain name and text. Anything else is drawn afresh. Without
+a usable secret (no writable home) nothing is read from or written to the cache.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import hmac
 import importlib.metadata
 import json
 import os
@@ -60,6 +68,8 @@ MAX_SVG = 16 << 20  # bytes: the largest figure here is under 200 kB
 MAX_META = 64 << 10
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _BIG = 1 << 20  # bytes: an array this large is hashed once per make(), however many figures read it
+_HEX = re.compile(r"[0-9a-f]{64}")
+SECRET_BYTES = 32
 
 
 class Uncacheable(TypeError):
@@ -240,15 +250,78 @@ def _read(path: Path, limit: int) -> bytes | None:
         fd = os.open(path, flags)
     except OSError:
         return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # before fdopen, which refuses a folder with an exception
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        if info.st_size > limit:
             return None
         payload = f.read(limit + 1)
     return payload if len(payload) <= limit else None
 
 
-def _figure(meta: bytes, svg: bytes) -> Figure | None:
+# -- the secret that vouches for an entry ------------------------------------------------------
+
+
+def secret_path() -> Path:
+    """Where this user's cache secret is kept: beside the other caches of the user, never in a run folder."""
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(home) / "reportgen" / "figure-cache.key"
+
+
+def _own_secret(path: Path) -> bytes | None:
+    """The secret in `path` if it is ours alone: a regular file (no link), owned by this user,
+    readable by nobody else, of the right size."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # before fdopen, which refuses a folder with an exception
+        os.close(fd)
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if info.st_size != SECRET_BYTES or info.st_mode & 0o077:
+            return None
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            return None
+        payload = f.read(SECRET_BYTES + 1)
+    return payload if len(payload) == SECRET_BYTES else None
+
+
+def secret() -> bytes | None:
+    """This user's cache secret, made on first use (written whole under a temporary name, then
+    linked into place, so two processes starting at once agree on one); None if there can be none."""
+    path = secret_path()
+    found = _own_secret(path)
+    if found is not None or path.is_symlink() or path.exists():
+        return found
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(os.urandom(SECRET_BYTES))
+            try:
+                os.link(tmp, path)  # fails if another process made it first: theirs is kept
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        return None
+    return _own_secret(path)
+
+
+def signature(secret_key: bytes, key: str, name: str, caption: str, alt: str, svg_sha256: str) -> str:
+    """The HMAC an entry's record carries: everything the entry says, its SVG by hash."""
+    fields = json.dumps([key, name, caption, alt, svg_sha256], ensure_ascii=True).encode()
+    return hmac.new(secret_key, fields, hashlib.sha256).hexdigest()
+
+
+def _figure(meta: bytes, svg: bytes, key: str, secret_key: bytes) -> Figure | None:
     try:
         body = json.loads(meta)
     except ValueError:
@@ -256,10 +329,17 @@ def _figure(meta: bytes, svg: bytes) -> Figure | None:
     if not isinstance(body, dict):
         return None
     name, caption, alt = body.get("name"), body.get("caption"), body.get("alt")
+    digest, mac = body.get("sha256"), body.get("hmac")
     if not (isinstance(name, str) and _NAME.fullmatch(name)):
         return None
     if not (isinstance(caption, str) and isinstance(alt, str) and len(caption) + len(alt) < MAX_META):
         return None
+    if not (isinstance(digest, str) and _HEX.fullmatch(digest) and isinstance(mac, str) and _HEX.fullmatch(mac)):
+        return None
+    if not hmac.compare_digest(mac, signature(secret_key, key, name, caption, alt, digest)):
+        return None  # not signed by this user's reportgen: planted, or from another user or machine
+    if not hmac.compare_digest(digest, hashlib.sha256(svg).hexdigest()):
+        return None  # the SVG is not the one signed for
     return Figure(name=name, caption=caption, alt=alt, svg=svg) if check_svg(svg) else None
 
 
@@ -268,22 +348,31 @@ class FigureCache:
     inside the staging folder); `hits` and `drawn` name the figures taken and drawn."""
 
     def __init__(self, run_dir: Path | None, staged: Path | None) -> None:
-        self.old = _usable(Path(run_dir)) if run_dir is not None else None
-        self.new = Path(staged) / FOLDER if staged is not None else None
+        self.secret = secret() if run_dir is not None or staged is not None else None
+        usable = self.secret is not None
+        self.old = _usable(Path(run_dir)) if run_dir is not None and usable else None
+        self.new = Path(staged) / FOLDER if staged is not None and usable else None
         self.hits: list[str] = []
         self.drawn: list[str] = []
 
     def read(self, key: str) -> Figure | None:
-        if self.old is None:
+        if self.old is None or self.secret is None:
             return None
         meta = _read(self.old / f"{key}.json", MAX_META)
         svg = _read(self.old / f"{key}.svg", MAX_SVG) if meta is not None else None
-        return _figure(meta, svg) if meta is not None and svg is not None else None
+        return _figure(meta, svg, key, self.secret) if meta is not None and svg is not None else None
 
     def write(self, key: str, figure: Figure) -> None:
-        if self.new is None:
+        if self.new is None or self.secret is None:
             return
-        meta = {"name": figure.name, "caption": figure.caption, "alt": figure.alt}
+        digest = hashlib.sha256(figure.svg).hexdigest()
+        meta = {
+            "name": figure.name,
+            "caption": figure.caption,
+            "alt": figure.alt,
+            "sha256": digest,
+            "hmac": signature(self.secret, key, figure.name, figure.caption, figure.alt, digest),
+        }
         write_bytes(self.new / f"{key}.json", json.dumps(meta, ensure_ascii=False).encode())
         write_bytes(self.new / f"{key}.svg", figure.svg)
 

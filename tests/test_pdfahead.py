@@ -1,0 +1,164 @@
+"""The PDF laid out in a forked child while `render` writes report.html and the manifest
+(pipeline/pdfahead.py): the same report.pdf as the serial render, the child's error is the
+command's, and the child never outlives the command nor leaves its staging folder behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import digest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# `reportgen render RUN` in a fresh interpreter (the test process has loaded MXNet, where no
+# child is forked). The clock is stopped so that two renders write the same manifest, which
+# the PDF carries. MODE: fork (as the command does), serial (no child), fail (the layout
+# fails in the child), hang (the layout waits: a child to kill).
+SCRIPT = r"""
+import datetime as real, json, os, sys, time, types
+from reportgen.pipeline import pdfahead, settings
+from reportgen.report import pdf
+from reportgen.run import record
+from reportgen.errors import RenderError
+
+run, mode, note = sys.argv[1], sys.argv[2], sys.argv[3]
+settings.time = types.SimpleNamespace(perf_counter=lambda: 0.0)
+
+class Fixed(real.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return real.datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz)
+
+record._dt = types.SimpleNamespace(datetime=Fixed, UTC=real.UTC)
+if mode == "serial":
+    pdfahead.forkable = lambda: False
+real_layout = pdf.layout
+
+def layout(*args, **kwargs):
+    with open(note, "w") as f:
+        f.write(str(os.getpid()))
+    if mode == "fail":
+        raise RenderError("the layout failed on purpose")
+    if mode == "hang":
+        time.sleep(300)
+    return real_layout(*args, **kwargs)
+
+pdf.layout = layout
+forked = []
+real_start = pdfahead.PdfAhead.start
+pdfahead.PdfAhead.start = lambda self, *a: forked.append(real_start(self, *a)) or forked[-1]
+from reportgen.cli import main
+main(["render", "-q", run], standalone_mode=False)
+print(json.dumps({"forked": forked, "pid": os.getpid()}))
+"""
+
+
+def render(run: Path, mode: str, note: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(run), mode, str(note)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its exit status left (a zombie the container's init keeps)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def wait_until(condition, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def staging_left(run: Path) -> list[str]:
+    return [p.name for p in run.parent.iterdir() if p.name.startswith(f".{run.name}.tmp-")]
+
+
+@pytest.fixture
+def run(trained_run, tmp_path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    return copy
+
+
+def test_the_forked_pdf_is_the_serial_one(run, tmp_path):
+    serial = tmp_path / "serial"
+    shutil.copytree(run, serial)
+    forked = render(run, "fork", tmp_path / "note-fork")
+    assert forked.returncode == 0, forked.stderr[-2000:]
+    assert json.loads(forked.stdout.strip().splitlines()[-1])["forked"] == [True]
+    # The layout ran in another process than the command's.
+    assert int((tmp_path / "note-fork").read_text()) != json.loads(forked.stdout.splitlines()[-1])["pid"]
+    alone = render(serial, "serial", tmp_path / "note-serial")
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert json.loads(alone.stdout.strip().splitlines()[-1])["forked"] == [False]
+    assert (run / "manifest.json").read_bytes() == (serial / "manifest.json").read_bytes()
+    assert (run / "report.pdf").read_bytes() == (serial / "report.pdf").read_bytes()
+    assert (run / "report.html").read_bytes() == (serial / "report.html").read_bytes()
+
+    from pypdf import PdfReader
+
+    attached = PdfReader(run / "report.pdf").attachments
+    assert attached["manifest.json"] == [(run / "manifest.json").read_bytes()]  # the one written meanwhile
+    assert staging_left(run) == []
+
+
+def test_an_error_in_the_child_is_the_commands(run, tmp_path):
+    before = digest(run)
+    done = render(run, "fail", tmp_path / "note")
+    assert done.returncode == 2, done.stderr[-2000:]  # a RenderError, as in the serial render
+    assert "the layout failed on purpose" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert digest(run) == before and staging_left(run) == []
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_child_dies_with_the_command(run, tmp_path, how):
+    if how == "SIGKILL" and not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    before = digest(run)
+    note = tmp_path / "note"
+    command = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(run), "hang", str(note)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: note.exists() and note.read_text() != "", 300), "the child never started"
+        child = int(note.read_text())
+        assert child != command.pid and not gone(child)
+        command.send_signal(getattr(signal, how))
+        command.wait(timeout=120)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+    assert wait_until(lambda: gone(child), 30), "the child outlived the command"
+    assert digest(run) == before
+    if how == "SIGTERM":  # a SIGKILL leaves no chance to clean up: only the child's death is asked
+        assert command.returncode == 128 + signal.SIGTERM
+        assert staging_left(run) == []
+    else:
+        assert command.returncode == -signal.SIGKILL
+        for left in staging_left(run):  # the test's own leftovers
+            shutil.rmtree(run.parent / left)
