@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import digest
+
+from reportgen.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,16 +57,18 @@ pdf.layout = layout
 forked = []
 real_start = pdfahead.PdfAhead.start
 pdfahead.PdfAhead.start = lambda self, *a: forked.append(real_start(self, *a)) or forked[-1]
+import atexit
+atexit.register(lambda: print(json.dumps({"forked": forked, "pid": os.getpid()})))
 from reportgen.cli import main
-main(["render", "-q", run], standalone_mode=False)
-print(json.dumps({"forked": forked, "pid": os.getpid()}))
+main(["render", "-q", run])  # as the command line runs it: its errors as exit codes
 """
 
 
 def render(run: Path, mode: str, note: Path) -> subprocess.CompletedProcess:
+    """The command from the run's parent, the run named alone: the manifest records the command."""
     return subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(run), mode, str(note)],
-        cwd=ROOT,
+        [sys.executable, "-c", SCRIPT, run.name, mode, str(note)],
+        cwd=run.parent,
         capture_output=True,
         text=True,
         timeout=600,
@@ -92,15 +97,25 @@ def staging_left(run: Path) -> list[str]:
     return [p.name for p in run.parent.iterdir() if p.name.startswith(f".{run.name}.tmp-")]
 
 
+@pytest.fixture(scope="module")
+def built(trained_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ahead") / "run"
+    result = CliRunner().invoke(
+        main, ["build", "-q", "--model", str(trained_run), "--test-limit", "300", "--format", "html", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
 @pytest.fixture
-def run(trained_run, tmp_path) -> Path:
+def run(built, tmp_path) -> Path:
     copy = tmp_path / "run"
-    shutil.copytree(trained_run, copy)
+    shutil.copytree(built, copy)
     return copy
 
 
 def test_the_forked_pdf_is_the_serial_one(run, tmp_path):
-    serial = tmp_path / "serial"
+    serial = tmp_path / "serial" / "run"
     shutil.copytree(run, serial)
     forked = render(run, "fork", tmp_path / "note-fork")
     assert forked.returncode == 0, forked.stderr[-2000:]
@@ -148,11 +163,11 @@ def test_the_child_dies_with_the_command(run, tmp_path, how):
         child = int(note.read_text())
         assert child != command.pid and not gone(child)
         command.send_signal(getattr(signal, how))
-        command.wait(timeout=120)
+        command.communicate(timeout=120)
     finally:
         if command.poll() is None:
             command.kill()
-            command.wait()
+        command.communicate()
     assert wait_until(lambda: gone(child), 30), "the child outlived the command"
     assert digest(run) == before
     if how == "SIGTERM":  # a SIGKILL leaves no chance to clean up: only the child's death is asked
