@@ -7,11 +7,13 @@ mxnet loads only inside the functions that train or run a network (reportgen.net
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen import data
+from reportgen.errors import ReportgenError
 from reportgen.pipeline.settings import DataSettings, RunSettings, Say, Timer
 from reportgen.report import context as report_context
 from reportgen.report import pdf, templates
@@ -21,9 +23,9 @@ from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation, score
 from reportgen.run.files import MANIFEST
 from reportgen.run.gates import Verdict
-from reportgen.run.history import History
+from reportgen.run.history import History, training_seconds
 from reportgen.run.inspection import WORST, Case, Inspection
-from reportgen.run.record import TRAINED_HERE, ModelRecord, RunRecord
+from reportgen.run.record import NOT_KNOWN, TRAINED_HERE, ModelRecord, RunRecord, TrainedOn
 
 if TYPE_CHECKING:
     from reportgen.net.devices import Device
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from reportgen.net.train import Progress
 
 CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class Obtained:
     training: dict[str, Any]  # the settings it was trained with; {} when unknown
     trained: LeNet | None = None  # the net trained here, exported into model/
     files: Files | None = None  # the loaded model's files, copied into model/
+    # A loaded model's training data and time, from the run folder it came from; None: not
+    # known. A model trained here has the run's own (record()).
+    trained_on: TrainedOn | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,14 +70,20 @@ class Gathered:
 # -- data -----------------------------------------------------------------------------------
 
 
-def load_data(settings: DataSettings) -> data.Dataset:
-    return data.load(settings.data_dir, settings.train_limit, settings.test_limit)
+def load_data(settings: DataSettings, timer: Timer, trained_on: TrainedOn | None = None) -> data.Dataset:
+    """The data; for a loaded model whose run record names these same training files, only
+    the training images it learned from, so the report's data figures show what it saw."""
+    shown = {key: value for key, value in vars(settings).items() if value is not None}
+    with timer.stage("data", **shown):
+        dataset = data.load(settings.data_dir, settings.train_limit, settings.test_limit)
+    if trained_on is None or data.training_files(trained_on.data.files) != data.training_files(dataset.checksums):
+        return dataset
+    n = trained_on.train_images
+    return replace(dataset, train_x=dataset.train_x[:n], train_y=dataset.train_y[:n])
 
 
 def reload_data(record: RunRecord, data_dir: Path | None) -> data.Dataset:
     """A finished run's data again (the report shows digits); it must be the same files."""
-    from reportgen.errors import ReportgenError
-
     folder = data_dir if data_dir is not None else record.data.dir
     dataset = data.load(folder, record.data.train_images, record.data.test_images)
     if dataset.checksums != record.data.files:
@@ -91,21 +104,47 @@ def contexts(spec: str) -> list[Device]:
 
 
 def load_model(path: str, pixels: str | None, devices: list[Device], timer: Timer) -> Obtained:
-    """A saved model (`path` as typed, `pixels` from --pixels or None), with its history and
-    training settings when a reportgen run folder kept them."""
+    """A saved model (`path` as typed, `pixels` from --pixels or None), with its history,
+    training settings and training data when a reportgen run folder kept them."""
     from reportgen.net import saved
 
-    with timer.stage("load model"):
+    with timer.stage("load model", model=path, pixels=pixels or "as recorded"):
         found = saved.find(path)
         network = saved.load(found, path, devices[0], pixels)
+    record, history = own_record(found)
+    if record is None:
+        return Obtained(network, history, {}, files=found)
+    return Obtained(network, history, dict(record.training), files=found, trained_on=record.trained())
+
+
+def own_record(found: Files) -> tuple[RunRecord | None, History]:
+    """The run record and history of the reportgen run folder a model was loaded from, if
+    its manifest vouches for the model's files (and for history.json, for the history);
+    (None, no history) for a model from elsewhere, and, with a warning, for a record that
+    does not vouch for it."""
     run_dir = found.run_folder()
-    history = History.empty()
-    training: dict[str, Any] = {}
-    if run_dir is not None:
-        if (run_dir / "history.json").is_file():
-            history = History.load(run_dir / "history.json")
-        training = files.read_json(run_dir / MANIFEST).get("training", {})
-    return Obtained(network, history, training, files=found)
+    if run_dir is None:
+        return None, History.empty()
+
+    def not_known(why: str) -> tuple[None, History]:
+        log.warning(f"warning: {why}: how the model was trained is taken as not known")
+        return None, History.empty()
+
+    try:
+        manifest = files.read_json(run_dir / MANIFEST)
+        record = RunRecord.from_json(manifest, str(run_dir / MANIFEST))
+    except ReportgenError as e:
+        return not_known(e.format_message())
+    listed = manifest.get("files")
+
+    def vouched(path: Path) -> bool:
+        entry = listed.get(path.relative_to(run_dir).as_posix()) if isinstance(listed, dict) else None
+        return isinstance(entry, dict) and path.is_file() and entry.get("sha256") == files.sha256(path)
+
+    if not (vouched(found.symbol) and vouched(found.params)):
+        return not_known(f"{run_dir / MANIFEST} does not vouch for {found.params.name} (changed since the run?)")
+    kept = run_dir / "history.json"
+    return record, History.load(kept) if vouched(kept) else History.empty()
 
 
 _ORIGINS = {
@@ -116,12 +155,31 @@ _ORIGINS = {
 }
 
 
-def loaded(record: ModelRecord) -> str:
-    """What was loaded and how it will be fed, for the user: one line."""
+def loaded(got: Obtained) -> str:
+    """What was loaded, how it will be fed and what is known of its training, for the user:
+    two lines."""
+    record = got.network.record
     names = ", ".join(name for name in record.names.values() if name) if record.names else "conv1 ... softm"
-    return (
-        f"loaded {' and '.join(record.files)} (epoch {record.epoch}), layers {names}; "
+    where = f" from {got.files.symbol.parent}" if got.files is not None else ""
+    first = (
+        f"loaded {' and '.join(record.files)}{where} (epoch {record.epoch}), layers {names}; "
         f"pixels {record.pixels} ({_ORIGINS.get(record.pixels_origin, record.pixels_origin)})"
+    )
+    return f"{first}\n{provenance(got)}"
+
+
+def provenance(got: Obtained) -> str:
+    """One line on what a loaded model learned from, as its run folder recorded it."""
+    trained = got.trained_on
+    if trained is None:
+        return f"how it was trained: {NOT_KNOWN}"
+    epochs = got.training.get("epochs", len(got.history.epochs) or None)
+    seconds = training_seconds(trained.seconds, got.history)
+    return (
+        f"trained on {trained.train_images:,} of the {trained.data.train_total:,} training images"
+        + (f", {epochs} epoch{'' if epochs == 1 else 's'}" if isinstance(epochs, int) else "")
+        + (f", in {seconds:.1f} s" if seconds is not None else "")
+        + " (its run folder's record)"
     )
 
 
@@ -137,7 +195,7 @@ def train(
     from reportgen.net.train import TrainConfig, fit
 
     config = run.train or TrainConfig()
-    with timer.stage("train"):
+    with timer.stage("train", **asdict(config), devices=len(devices), resume=run.resume):
         net, history = fit(
             dataset,
             config,
@@ -171,7 +229,7 @@ def save_model(got: Obtained, staged: Path) -> None:
 def evaluate(network: Network, dataset: data.Dataset, device: Device, timer: Timer) -> Evaluation:
     from reportgen.net import predict
 
-    with timer.stage("evaluate"):
+    with timer.stage("evaluate", images=len(dataset.test_y), device=device):
         return score(predict.probabilities(network, dataset.test_x, device), dataset.test_y)
 
 
@@ -186,7 +244,7 @@ def inspect(
     from reportgen.net import inside
 
     worst = worst_indices(evaluation) if evaluation is not None else []
-    with timer.stage("inspect"):
+    with timer.stage("inspect", cases=", ".join(map(str, cases)), device=device):
         chosen = inspection.resolve_cases(cases, worst, len(dataset.test_y))
         return inside.run(network, dataset.test_x, dataset.test_y, chosen, device)
 
@@ -208,13 +266,15 @@ def needs_worst(cases: tuple[Case, ...]) -> bool:
 
 def record(run: RunSettings, devices: list[Device], dataset: data.Dataset, got: Obtained, timer: Timer) -> RunRecord:
     """The run record from the values gathered; timings as they stand now."""
+    here = dataset.describe()
     return RunRecord(
         command=run.command,
         arguments=dict(run.arguments),
         contexts=tuple(str(c) for c in devices),
-        data=dataset.describe(),
+        data=here,
         model=got.network.record,
         training=dict(got.training),
+        trained_on=TrainedOn(here, timer.seconds.get("train")) if got.trained is not None else got.trained_on,
         title=run.title,
         timings=dict(timer.seconds),
     )
@@ -222,7 +282,7 @@ def record(run: RunSettings, devices: list[Device], dataset: data.Dataset, got: 
 
 def draw(staged: Path, gathered: Gathered, formats: tuple[str, ...], timer: Timer, say: Say) -> dict[str, Figure]:
     say("drawing figures")
-    with timer.stage("figures"):
+    with timer.stage("figures", formats=",".join(formats)):
         drawn = make(
             gathered.dataset,
             gathered.history,
@@ -249,7 +309,7 @@ def render(
     say: Say,
 ) -> None:
     say("rendering " + " and ".join(formats))
-    with timer.stage("render"):
+    with timer.stage("render", formats=",".join(formats), templates=user_templates or "built-in"):
         values = report_context.context(
             run_record,
             gathered.history,
