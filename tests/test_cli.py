@@ -232,6 +232,10 @@ def test_resume_through_the_cli_matches_an_uninterrupted_run(runner, tmp_path, c
     result = runner.invoke(main, ["train", "--epochs", "2", "--resume", "--out", str(b), *common])
     assert result.exit_code == 0, result.output
     assert f"resuming at epoch 2 of 2 (the checkpoint of epoch 1 in {b / '.checkpoint'})" in caplog.messages
+    # The model's training time: this run's training stage and the epoch the checkpoint brought.
+    manifest, first = (json.loads((b / name).read_text()) for name in ("manifest.json", "history.json"))
+    brought = first["epochs"][0]["seconds"] + first["epochs"][0]["eval_seconds"]
+    assert manifest["trained_on"]["seconds"] == pytest.approx(manifest["timings"]["train"] + brought, abs=2e-3)
     a = mx.nd.load(str(tmp_path / "a/model/lenet-0002.params"))
     b2 = mx.nd.load(str(b / "model/lenet-0002.params"))
     assert a.keys() == b2.keys()

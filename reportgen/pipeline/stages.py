@@ -8,6 +8,7 @@ mxnet loads only inside the functions that train or run a network (reportgen.net
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ class Obtained:
     # A loaded model's training data and time, from the run folder it came from; None: not
     # known. A model trained here has the run's own (record()).
     trained_on: TrainedOn | None = None
+    earlier_seconds: float = 0.0  # trained here after --resume: the training time of the epochs resumed
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,16 +193,18 @@ def train(
     timer: Timer,
     job: Job | None = None,
 ) -> Obtained:
-    from reportgen.net import model
+    from reportgen.net import checkpoint, model
     from reportgen.net.train import TrainConfig, fit
 
     config = run.train or TrainConfig()
+    checkpoints = Path(run.out) / CHECKPOINTS
+    resumed_after = (checkpoint.saved_epoch(checkpoints) or 0) if run.resume else 0
     with timer.stage("train", **asdict(config), devices=len(devices), resume=run.resume):
         net, history = fit(
             dataset,
             config,
             devices,
-            checkpoint_dir=Path(run.out) / CHECKPOINTS,
+            checkpoint_dir=checkpoints,
             resume=run.resume,
             progress=progress,
             job=job,
@@ -209,7 +213,9 @@ def train(
     if job is not None:
         training["workers"] = job.workers
     network = model.network(net, ModelRecord(source=TRAINED_HERE, epoch=config.epochs))
-    return Obtained(network, history, training, trained=net)
+    # This run's training stage leaves out the epochs a checkpoint brought: their own time counts.
+    earlier = [e.seconds + e.eval_seconds for e in history.epochs if e.epoch <= resumed_after]
+    return Obtained(network, history, training, trained=net, earlier_seconds=sum(filter(math.isfinite, earlier)))
 
 
 def save_model(got: Obtained, staged: Path) -> None:
@@ -274,10 +280,15 @@ def record(run: RunSettings, devices: list[Device], dataset: data.Dataset, got: 
         data=here,
         model=got.network.record,
         training=dict(got.training),
-        trained_on=TrainedOn(here, timer.seconds.get("train")) if got.trained is not None else got.trained_on,
+        trained_on=_trained_here(here, got, timer) if got.trained is not None else got.trained_on,
         title=run.title,
         timings=dict(timer.seconds),
     )
+
+
+def _trained_here(here: data.DataRecord, got: Obtained, timer: Timer) -> TrainedOn:
+    seconds = timer.seconds.get("train")
+    return TrainedOn(here, None if seconds is None else round(seconds + got.earlier_seconds, 3))
 
 
 def draw(staged: Path, gathered: Gathered, formats: tuple[str, ...], timer: Timer, say: Say) -> dict[str, Figure]:
