@@ -278,6 +278,16 @@ def test_a_model_trained_on_other_files_says_which():
     assert "the training set above holds" in text
 
 
+def test_a_model_loaded_by_a_run_older_than_trained_on_is_not_called_foreign():
+    """Such a run kept the model's settings and history, not the images it learned from."""
+    loaded = ModelRecord(source="runs/a", epoch=2, pixels_origin="recorded", files=("lenet-symbol.json",))
+    html = templates.render_html(make_context(record=make_record(model=loaded)))
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "Training images not recorded (the run predates that record)" in text
+    assert "the images it learned from are not recorded (the run predates that record)" in text
+    assert "trained elsewhere" not in text and "Batch size 100" in text
+
+
 def test_a_record_written_before_trained_on_says_what_it_knows():
     body = make_record().to_json()
     assert body["trained_on"] is None  # make_record leaves it out, as such a record did

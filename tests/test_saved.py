@@ -546,9 +546,9 @@ def test_a_model_trained_elsewhere_is_not_given_a_training_it_did_not_have(seed_
         "Training time not known (a model trained elsewhere)",
         "Training images not known (a model trained elsewhere)",
         "Not known (a model trained elsewhere).",  # the hyperparameters
-        "The model was trained elsewhere: what it learned from is not known",  # data
+        "What the model learned from is not known (a model trained elsewhere)",  # data
         "how it was trained is not known (a model trained elsewhere)",  # training
-        "The model was trained elsewhere: the data it learned from is not known",  # reproducibility
+        "The data the model learned from is not known (a model trained elsewhere).",  # reproducibility
     ):
         assert said in text, said
     assert "60,000 of 60,000" not in text

@@ -19,7 +19,7 @@ from reportgen.run.evaluation import Evaluation
 from reportgen.run.gates import Verdict
 from reportgen.run.history import History, training_seconds
 from reportgen.run.inspection import Inspection
-from reportgen.run.record import NOT_KNOWN, TRAINED_HERE, ModelRecord, RunRecord
+from reportgen.run.record import NOT_KNOWN, NOT_RECORDED, TRAINED_HERE, ModelRecord, RunRecord
 from reportgen.stats.mistakes import WorstPair
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def _trained(record: RunRecord, history: History) -> dict[str, Any]:
     epochs = record.training.get("epochs", len(history.epochs) or None)
     facts: dict[str, Any] = {
         "known": trained is not None,
-        "not_known": NOT_KNOWN,
+        "not_known": NOT_RECORDED if record.training else NOT_KNOWN,
         "seconds": training_seconds(trained.seconds if trained is not None else None, history),
         "epochs": epochs if isinstance(epochs, int) else None,
     }

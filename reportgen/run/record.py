@@ -58,6 +58,9 @@ class ModelRecord:
 
 TRAINED_HERE = "trained here"
 NOT_KNOWN = "not known (a model trained elsewhere)"  # how reports and the site say it
+# A model loaded from a reportgen run folder by a run older than trained_on: its settings and
+# history came along, the images it learned from did not.
+NOT_RECORDED = "not recorded (the run predates that record)"
 
 
 def _count(value: Any, what: str) -> int:
