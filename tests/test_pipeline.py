@@ -106,8 +106,11 @@ def test_render_gives_the_same_html_without_the_model(built, tmp_path, runner):
     assert manifest["files"]["report.pdf"] == read_json(built / "manifest.json")["files"]["report.pdf"]
     # The time said is this rendering's, not the build's the manifest still records.
     took = sum(manifest["rendered"]["timings"].values())
-    assert result.stderr.strip().splitlines()[-1].endswith(f" in {took:.1f} s")
+    wrote, closing = result.stderr.strip().splitlines()[-2:]
+    assert wrote.endswith(f" in {took:.1f} s")
     assert took < sum(manifest["timings"].values())
+    overall = read_json(run / "metrics.json")["overall"]  # and the run's result, read again
+    assert closing == f"test accuracy {overall['accuracy']:.2%}, kappa {overall['kappa']:.4f} (1,000 test images)"
 
 
 def test_a_failing_build_leaves_the_previous_report_whole(built, tmp_path, runner):
