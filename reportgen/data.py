@@ -27,6 +27,13 @@ FILES = {
     "test_labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
 }
 
+
+def training_files(checksums: dict[str, str]) -> dict[str, str]:
+    """The training images' and labels' files of a checksum table (file name -> SHA-256)."""
+    names = FILES["train_images"] + FILES["train_labels"]
+    return {name: digest for name, digest in checksums.items() if name.removesuffix(".gz") in names}
+
+
 # How images enter a network: "unit" divides the 0-255 pixels by 255 (how reportgen trains),
 # "raw" feeds them as they are (how the seed trained). A model must be fed as it was trained.
 PIXELS = ("unit", "raw")

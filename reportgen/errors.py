@@ -15,17 +15,18 @@ NODE_LOST = 4  # another node of a distributed job died or hung: start the job a
 
 EXIT_CODES = {
     OK: "success",
-    INTERNAL: "internal failure",
+    INTERNAL: "internal failure (-v shows the traceback)",
     BAD_INPUT: "bad input or usage",
-    GATE_FAILED: "a gate (--fail-under, --max-drop, --fail-if-worse) failed (the run folder is written in full first)",
+    GATE_FAILED: "a gate (--fail-under, --max-drop, --fail-if-worse) failed; the run folder is written first",
     NODE_LOST: "another node of the distributed job died or hung",
 }
 
 
 def exit_codes(*codes: int) -> str:
-    """The help's line on exit codes: 0, 1 and 2, and those of `codes`."""
+    """The help's list of exit codes: 0, 1 and 2, and those of `codes`, one a line (click's
+    \\b keeps the lines as they are)."""
     shown = [OK, INTERNAL, BAD_INPUT, *codes]
-    return "Exit codes: " + ", ".join(f"{code} {EXIT_CODES[code]}" for code in shown) + "."
+    return "\b\nExit codes:\n" + "\n".join(f"  {code}  {EXIT_CODES[code]}" for code in shown)
 
 
 def reason(e: BaseException) -> str:

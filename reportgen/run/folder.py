@@ -26,6 +26,8 @@ def check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ReportgenError(f"{out}: exists and is not a folder")
     parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not parent.is_dir():  # /dev/null/x: nothing can be made inside a file
+        raise ReportgenError(f"{out}: {parent} is not a folder")
     if not os.access(parent, os.W_OK):
         raise ReportgenError(f"{out}: cannot write in {parent}")
 

@@ -7,7 +7,6 @@ read it without loading the training stage. history.json is its serialization.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -97,10 +96,10 @@ class History:
         return cls.from_json(files.read_json(path), str(path))
 
 
-def training_seconds(timings: Mapping[str, float], history: History) -> float | None:
-    """How long training took: the run's training stage, else the epochs of its history;
-    None if neither says."""
-    if "train" in timings:
-        return timings["train"]
+def training_seconds(recorded: float | None, history: History) -> float | None:
+    """How long training took: as the run that trained the model recorded it (its training
+    stage), else the epochs of the model's history; None if neither says."""
+    if recorded is not None:
+        return recorded
     seconds = [e.seconds for e in history.epochs if e.seconds is not None and math.isfinite(e.seconds)]
     return sum(seconds) if seconds else None

@@ -58,6 +58,48 @@ class ModelRecord:
 
 
 TRAINED_HERE = "trained here"
+NOT_KNOWN = "not known (a model trained elsewhere)"  # how reports and the site say it
+# A model loaded from a reportgen run folder by a run older than trained_on: its settings and
+# history came along, the images it learned from did not.
+NOT_RECORDED = "not recorded (the run predates that record)"
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"{what} {value!r} is not a count")
+    return value
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """What the evaluated model learned from, as the run that trained it recorded it: that
+    run's data (its training images; its test images, on which its history's per-epoch
+    accuracy was measured) and its training time. A loaded model's comes from the run folder
+    it was loaded from; a model trained elsewhere has none (not known)."""
+
+    data: DataRecord
+    seconds: float | None  # that run's training stage (its timings' "train"); None: not recorded
+
+    @property
+    def train_images(self) -> int:
+        return self.data.train_images
+
+    @classmethod
+    def from_json(cls, body: Any) -> TrainedOn:
+        """Read back, every field checked: it comes from a model's folder, which may be anyone's."""
+        data = DataRecord.from_json(body["data"])
+        for name in ("train_images", "train_total", "test_images", "test_total"):
+            _count(getattr(data, name), name)
+        if data.train_images > data.train_total or data.test_images > data.test_total:
+            raise ValueError("more images than the files hold")
+        if not isinstance(data.files, dict) or not all(isinstance(v, str) for v in data.files.values()):
+            raise TypeError("files is not a table of checksums")
+        if data.dir is not None and not isinstance(data.dir, str):
+            raise TypeError(f"dir {data.dir!r} is not a folder name")
+        seconds = body.get("seconds")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0):
+            raise TypeError(f"seconds {seconds!r} is not a time")
+        return cls(data=data, seconds=None if seconds is None else float(seconds))
 
 
 @dataclass(frozen=True)
@@ -73,6 +115,9 @@ class RunRecord:
     data: DataRecord
     model: ModelRecord
     training: dict[str, Any]  # the settings the model was trained with; {} when unknown
+    # What the model learned from: `data` is what this run read and evaluated on, which for a
+    # loaded model is not what it was trained on. None: not known (see trained()).
+    trained_on: TrainedOn | None = None
     title: str = TITLE
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat())
@@ -80,22 +125,34 @@ class RunRecord:
     versions: dict[str, str] = field(default_factory=lambda: library_versions())
     platform: str = field(default_factory=platform.platform)
 
+    def trained(self) -> TrainedOn | None:
+        """What the model learned from; None: not known (a model trained elsewhere). A record
+        written before `trained_on` existed says it only when the run trained its model."""
+        if self.trained_on is not None:
+            return self.trained_on
+        if self.model.source == TRAINED_HERE:
+            return TrainedOn(self.data, self.timings.get("train"))
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return jsonable({**asdict(self), "contexts": list(self.contexts)})
 
     @classmethod
     def from_json(cls, body: Any, source: str = MANIFEST) -> RunRecord:
         try:
-            values = {f.name: body[f.name] for f in fields(cls)}
+            values = {f.name: body[f.name] for f in fields(cls) if f.name != "trained_on"}
+            # A manifest written before trained_on existed has none: trained() says what it can.
+            trained_on = body.get("trained_on")
             return cls(
                 **{
                     **values,
                     "contexts": tuple(values["contexts"]),
                     "data": DataRecord.from_json(values["data"]),
                     "model": ModelRecord.from_json(values["model"]),
+                    "trained_on": None if trained_on is None else TrainedOn.from_json(trained_on),
                 }
             )
-        except (KeyError, TypeError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise DataError(f"{source}: not a reportgen manifest ({type(e).__name__}: {e})") from e
 
 

@@ -108,6 +108,7 @@ class Run:
     evaluation: Evaluation
     extras: Extras
     training_seconds: float | None
+    epochs: int | None  # None: not known
     files: tuple[str, ...]  # what the site copies, relative to the folder, sorted
 
 
@@ -127,10 +128,22 @@ def _files(folder: Path, manifest: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _training_seconds(folder: Path, record: RunRecord) -> float | None:
-    """As the report's summary says it."""
+def _history(folder: Path) -> History:
     kept = folder / "history.json"
-    return training_seconds(record.timings, History.load(kept) if kept.is_file() else History.empty())
+    return History.load(kept) if kept.is_file() else History.empty()
+
+
+def _training_seconds(record: RunRecord, history: History) -> float | None:
+    """As the report's summary says it."""
+    trained = record.trained()
+    return training_seconds(trained.seconds if trained is not None else None, history)
+
+
+def _epochs(record: RunRecord, history: History) -> int | None:
+    """The epochs the model was trained for, as the report's training section says them;
+    None: not known (a model trained elsewhere: its file's epoch number is not a count)."""
+    epochs = record.training.get("epochs", len(history.epochs) or None)
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
 
 
 def read_run(folder: Path, name: str) -> Run:
@@ -142,13 +155,15 @@ def read_run(folder: Path, name: str) -> Run:
     created_time(record.created, str(folder / files.MANIFEST))
     metrics = files.read_json(folder / "metrics.json")
     evaluation = Evaluation.from_json(metrics, str(folder / "metrics.json"))
+    history = _history(folder)
     return Run(
         folder=folder,
         name=name,
         record=record,
         evaluation=evaluation,
         extras=extras(metrics, str(folder / "metrics.json")),
-        training_seconds=_training_seconds(folder, record),
+        training_seconds=_training_seconds(record, history),
+        epochs=_epochs(record, history),
         files=_files(folder, manifest),
     )
 
