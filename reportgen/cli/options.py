@@ -316,7 +316,8 @@ summary_option = option(
     default=None,
     callback=_output_file,
     help="Also write a short Markdown summary of the run here (for a merge request or a pull-request "
-    "comment); under GitHub Actions it is appended to $GITHUB_STEP_SUMMARY as well.",
+    "comment); under GitHub Actions it is appended to $GITHUB_STEP_SUMMARY as well.  "
+    "[default: none; $GITHUB_STEP_SUMMARY where set]",
 )
 
 junit_option = option(
@@ -325,7 +326,7 @@ junit_option = option(
     default=None,
     callback=_output_file,
     help="Also write a JUnit XML file here: one test case per gate, a failure for each failed one "
-    "(written before exit code 3); no gate, an empty suite.",
+    "(written before exit code 3); no gate, an empty suite.  [default: none]",
 )
 
 
