@@ -4,6 +4,7 @@ option is read. mxnet, matplotlib and weasyprint load inside the commands, so --
 
 from __future__ import annotations
 
+import errno
 import logging
 import shlex
 import sys
@@ -14,6 +15,9 @@ import click
 from reportgen import __version__
 from reportgen.errors import BAD_INPUT, GATE_FAILED, INTERNAL, NODE_LOST, exit_codes
 from reportgen.net import distributed
+
+# A full disk or quota, or a file too large for the file system: the machine's state, not a bug.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class Group(click.Group):
@@ -52,6 +56,10 @@ class Group(click.Group):
         except KeyboardInterrupt as e:
             raise click.exceptions.Abort() from e
         except Exception as e:  # a bug, not bad input
+            if isinstance(e, OSError) and e.errno in NO_SPACE:  # a write the run folder's own writers did not make
+                where = f"{e.filename}: " if e.filename else ""
+                click.echo(f"error: {where}cannot write ({e.strerror})", err=True)
+                ctx.exit(BAD_INPUT)
             if logging.getLogger("reportgen").isEnabledFor(logging.DEBUG):
                 traceback.print_exc()
             first = (str(e).strip().splitlines() or [""])[0][:300]

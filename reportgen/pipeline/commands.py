@@ -185,7 +185,7 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
     with timer.stage("data"):
         dataset = stages.load_data(run.data)
     checks.cases(run.cases, len(dataset.test_y))
-    opened = baseline.open_baseline(run.baseline, dataset.describe()) if run.baseline is not None else None
+    opened = baseline.open_baseline(run.baseline, dataset.describe(), dataset.test_y) if run.baseline else None
     if loaded is not None:
         say(stages.loaded(loaded.network.record))
     job = _join(run, timer) if loaded is None else None

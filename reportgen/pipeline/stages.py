@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen import data
+from reportgen.errors import DataError
 from reportgen.pipeline.settings import DataSettings, RunSettings, Say, Timer
 from reportgen.report import context as report_context
 from reportgen.report import pdf, templates
 from reportgen.report.figures import Figure, make
-from reportgen.run import files, inspection
+from reportgen.run import files, inspection, schema
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation, score
 from reportgen.run.files import MANIFEST
@@ -104,7 +105,11 @@ def load_model(path: str, pixels: str | None, devices: list[Device], timer: Time
     if run_dir is not None:
         if (run_dir / "history.json").is_file():
             history = History.load(run_dir / "history.json")
-        training = files.read_json(run_dir / MANIFEST).get("training", {})
+        kept = files.read_json(run_dir / MANIFEST)
+        try:
+            training = schema.optional(kept, "training", "", schema.obj, {})
+        except schema.Invalid as e:
+            raise DataError(f"{run_dir / MANIFEST}: not a reportgen manifest ({e})") from e
     return Obtained(network, history, training, files=found)
 
 
