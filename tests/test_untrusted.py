@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import gzip
 import json
+import os
 import shutil
 import struct
 import tracemalloc
@@ -23,7 +24,7 @@ from conftest import digest, make_record, metrics_body, one_line_error
 
 from reportgen import data
 from reportgen.cli import main
-from reportgen.errors import DataError
+from reportgen.errors import DataError, ReportgenError
 from reportgen.run import files
 from reportgen.run.record import manifest
 
@@ -383,11 +384,21 @@ def test_json_that_python_reads_but_reportgen_writes_no_such_is_refused(runner, 
     one_line_error(render(runner, copy), "metrics.json: ", fragment)
 
 
-def test_a_huge_json_file_is_refused_before_it_is_read(runner, copy):
-    with open(copy / "history.json", "r+b") as f:
-        f.truncate((64 << 20) + 1)  # sparse: no disk, and refused from its size
+@pytest.mark.parametrize("name, limit", [("history.json", 64), ("metrics.json", 16)])
+def test_a_huge_json_file_is_refused_before_it_is_read(runner, copy, name, limit):
+    with open(copy / name, "r+b") as f:
+        f.truncate((limit << 20) + 1)  # sparse: no disk, and refused from its size
     relist(copy)
-    one_line_error(render(runner, copy), "history.json: larger than 64 MiB")
+    one_line_error(render(runner, copy), f"{name}: larger than {limit} MiB")
+
+
+def test_a_fifo_or_a_device_is_refused_rather_than_waited_on(tmp_path):
+    """open() of a FIFO waits for a writer, and /dev/zero never ends: neither is read."""
+    fifo = tmp_path / "metrics.json"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        with pytest.raises(ReportgenError, match="not a regular file"):
+            files.read_json(path)
 
 
 def test_inspection_npz_with_nan_is_refused(runner, copy):

@@ -29,9 +29,10 @@ from reportgen.errors import DataError, ReportgenError, reason
 MANIFEST = "manifest.json"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed member date: same arrays, same file bytes
 
-# The largest JSON file read: a history.json of a million batches is about 60 MB, and
-# manifest.json, metrics.json and index.json are kilobytes.
-MAX_JSON_BYTES = 64 << 20
+# The largest JSON file read: manifest.json, metrics.json and index.json are kilobytes (16 MiB
+# of numbers become about 128 MiB of Python objects); history.json, a record per batch, takes
+# its own bound (run.history).
+MAX_JSON_BYTES = 16 << 20
 # How deep a JSON document may nest: reportgen writes four levels; values that are kept as
 # they are (a run's arguments, metrics.json written back by render) must not reach Python's
 # recursion limit when they are written again.
@@ -84,21 +85,27 @@ def write_json(path: Path, obj) -> Path:
     return write_bytes(path, text.encode())
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """A regular file opened for reading; a FIFO (whose open would wait for a writer) or a
+    device is refused (ReportgenError, naming it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ReportgenError(f"{path}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def read_bounded(path: Path, limit: int, what: str = "file") -> bytes:
     """A regular file's bytes, refused (one line naming it) if it is larger than `limit`:
     checked before reading; a device or a pipe, whose size says nothing, is refused too."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             status = os.fstat(file.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                raise ReportgenError(f"{path}: not a regular file")
             if status.st_size > limit:
                 raise ReportgenError(f"{path}: larger than {limit >> 20} MiB; not a {what} reportgen reads")
             payload = file.read(status.st_size + 1)  # read(n) allocates n: never more than the file
     except FileNotFoundError as e:
         raise ReportgenError(f"{path}: no such file") from e
-    except IsADirectoryError as e:
-        raise ReportgenError(f"{path}: a folder, not a {what}") from e
     except OSError as e:
         raise ReportgenError(f"{path}: cannot read ({e.strerror or e})") from e
     if len(payload) > status.st_size:
@@ -249,7 +256,7 @@ def read_npz(
     if not path.is_file():
         raise DataError(f"{path}: no such {what} file")
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             size = os.fstat(file.fileno()).st_size
             if size > limit:
                 raise DataError(f"{path}: larger than {limit >> 20} MiB; not a {what} file reportgen reads")
