@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import IO, Any
 
 import click
@@ -44,13 +45,23 @@ def reason(e: BaseException) -> str:
     return last[:200]
 
 
+LONGEST = 1000  # characters of an error line; the rest of a value from outside is cut
+
+
+def one_line(text: str) -> str:
+    """A message as one line: control characters from outside (a newline in a node's name, a
+    terminal's escape) shown escaped, and no longer than LONGEST characters."""
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= LONGEST else text[: LONGEST - 1] + "\u2026"
+
+
 class ReportgenError(click.ClickException):
     """Bad input: a one-line message on stderr and exit code 2."""
 
     exit_code = BAD_INPUT
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
+        click.echo(f"error: {one_line(self.format_message())}", err=True, file=file)
 
 
 class DataError(ReportgenError):

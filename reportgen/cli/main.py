@@ -4,6 +4,7 @@ option is read. mxnet, matplotlib and weasyprint load inside the commands, so --
 
 from __future__ import annotations
 
+import errno
 import logging
 import shlex
 import sys
@@ -19,6 +20,8 @@ MXNET_MISSING = (
     "needs MXNet, which is not installed: pip install -c constraints.txt -e '.[cpu]' "
     "(or '.[cu117]' ... for an NVIDIA GPU: README, Two commands), or make report"
 )
+# A full disk or quota, or a file too large for the file system: the machine's state, not a bug.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class Group(click.Group):
@@ -68,6 +71,10 @@ class Group(click.Group):
             click.echo(f"error: reportgen {command} {MXNET_MISSING}", err=True)
             ctx.exit(BAD_INPUT)
         except Exception as e:  # a bug, not bad input
+            if isinstance(e, OSError) and e.errno in NO_SPACE:  # a write the run folder's own writers did not make
+                where = f"{e.filename}: " if e.filename else ""
+                click.echo(f"error: {where}cannot write ({e.strerror})", err=True)
+                ctx.exit(BAD_INPUT)
             if logging.getLogger("reportgen").isEnabledFor(logging.DEBUG):
                 traceback.print_exc()
             first = (str(e).strip().splitlines() or [""])[0][:300]

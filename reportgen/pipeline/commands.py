@@ -207,7 +207,7 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
     loaded = stages.load_model(run.model, run.pixels, devices, timer) if run.model is not None else None
     dataset = stages.load_data(run.data, timer, loaded.trained_on if loaded is not None else None)
     checks.cases(run.cases, len(dataset.test_y))
-    opened = baseline.open_baseline(run.baseline, dataset.describe()) if run.baseline is not None else None
+    opened = baseline.open_baseline(run.baseline, dataset.describe(), dataset.test_y) if run.baseline else None
     if loaded is not None:
         say(stages.loaded(loaded))
     job = _join(run, timer) if loaded is None else None

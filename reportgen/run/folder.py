@@ -23,6 +23,8 @@ from reportgen.run.files import MANIFEST, sha256
 def check_out(out: Path) -> None:
     """Refuse an --out that cannot become a run folder before any work is done."""
     out = Path(out)
+    if out.is_symlink() and not out.exists():  # a dangling link: writing would fail after all the work
+        raise ReportgenError(f"{out}: a symbolic link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise ReportgenError(f"{out}: exists and is not a folder")
     parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
