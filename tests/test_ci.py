@@ -302,7 +302,8 @@ def test_train_evaluate_and_inspect_append_theirs(trained_run, tmp_path):
 def test_a_file_in_a_missing_folder_is_refused_before_any_work(trained_run, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     args = [str(trained_run) if a == "MODEL" else a for a in args]
-    result = invoke([*args, "--train-limit", "500", "--out", "out"])
+    limit = ["--train-limit", "500"] if args[0] in ("train", "build") else ["--test-limit", "200"]
+    result = invoke([*args, *limit, "--out", "out"])
     assert result.exit_code == 2, result.output
     option = "--junit" if "--junit" in args else "--summary"
     assert result.stderr.startswith(f"error: Invalid value for '{option}'")
