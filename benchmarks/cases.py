@@ -302,72 +302,14 @@ def pdf_input(run: str, out: str) -> dict:
     return {"bytes": Path(out).stat().st_size}
 
 
-def render_forked(run: str, title: str) -> dict:
-    """`reportgen render --title TITLE RUN`, but with the PDF laid out in a forked child while
-    this process writes report.html and the manifest, which the PDF must carry and so wait
-    for; the child then adds the attachments and writes it. A prototype (issue 21), timed
-    against the serial render; reportgen does not do this."""
-    import os
-
+def render_serial(run: str, title: str) -> dict:
+    """`reportgen render --title TITLE RUN` with the PDF made in this process after the
+    manifest, as before issue 21, instead of laid out in a forked child meanwhile
+    (pipeline/pdfahead.py): what the child saves."""
     from reportgen.cli import main
-    from reportgen.errors import RenderError
-    from reportgen.pipeline import stages
-    from reportgen.report import context as report_context
-    from reportgen.report import pdf, templates
-    from reportgen.run import archive, files
+    from reportgen.pipeline import pdfahead
 
-    child: dict = {}
-    real_render = stages.render
-
-    def render(staged, run_record, gathered, drawn, formats, user_templates, timer, say):
-        if "pdf" not in formats:
-            return real_render(staged, run_record, gathered, drawn, formats, user_templates, timer, say)
-        with timer.stage("render"):
-            values = report_context.context(
-                run_record,
-                gathered.history,
-                gathered.evaluation,
-                gathered.inspection,
-                drawn,
-                baseline=gathered.baseline,
-                comparison=gathered.comparison,
-                verdicts=gathered.verdicts,
-            )
-            go_r, go_w = os.pipe()
-            err_r, err_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: lay out, wait for the manifest, write the PDF, leave
-                status = 1
-                try:
-                    os.close(go_w)
-                    os.close(err_r)
-                    document = pdf.layout(values, staged, user_templates)
-                    if os.read(go_r, 1) == b"1":  # the parent wrote the manifest
-                        carried = archive.embedded(staged, Path(run))  # as stages.render_pdf takes them
-                        files.write_bytes(staged / archive.PDF, pdf.write(document, values, carried))
-                        status = 0
-                except BaseException as e:  # noqa: BLE001 (one line to the parent, whatever it was)
-                    os.write(err_w, str(e).encode()[:2000])
-                os._exit(status)
-            os.close(go_r)
-            os.close(err_w)
-            child.update(pid=pid, go=go_w, err=err_r)
-            if "html" in formats:
-                files.write_bytes(staged / "report.html", templates.render_html(values, user_templates).encode())
-        return values
-
-    def render_pdf(staged, values, user_templates, timer, run_dir=None):
-        with timer.stage("pdf"):
-            os.write(child["go"], b"1")
-            os.close(child["go"])
-            message = os.read(child["err"], 4000).decode(errors="replace")
-            os.close(child["err"])
-            _, status = os.waitpid(child["pid"], 0)
-            if status:
-                raise RenderError(message or f"the PDF's process ended with status {status}")
-            archive.write_sidecar(staged)
-
-    stages.render, stages.render_pdf = render, render_pdf
+    pdfahead.forkable = lambda: False
     main(["render", "-q", "--title", title, run], standalone_mode=False)
     return {}
 
@@ -387,7 +329,7 @@ CASES: dict[str, Callable[..., dict]] = {
         inspection,
         render_split,
         pdf_input,
-        render_forked,
+        render_serial,
     )
 }
 

@@ -27,6 +27,10 @@ import numpy as np
 from reportgen.errors import DataError, ReportgenError, reason
 
 MANIFEST = "manifest.json"
+# reportgen's own cache inside a run folder (the figures': report/figures/cache.py). Hidden: the
+# manifest does not list it and `site` never publishes it; it is rewritten whole by every
+# command that draws, and removed with the run.
+CACHE = ".cache"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed member date: same arrays, same file bytes
 
 # The largest JSON file read: manifest.json, metrics.json and index.json are kilobytes (16 MiB

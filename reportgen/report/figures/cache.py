@@ -59,11 +59,11 @@ import numpy as np
 import reportgen
 from reportgen.data import Dataset, Deferred
 from reportgen.report.figures.figure import Drawing, Figure
-from reportgen.run.files import write_bytes
+from reportgen.run.files import CACHE, write_bytes
 
 Job = Callable[[], Figure]
 
-FOLDER = Path(".cache") / "figures"  # inside a run folder
+FOLDER = Path(CACHE) / "figures"  # inside a run folder
 MAX_SVG = 16 << 20  # bytes: the largest figure here is under 200 kB
 MAX_META = 64 << 10
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
