@@ -106,7 +106,9 @@ def publish(staged: Path, out: Path) -> None:
 def replace_entry(entry: Path, target: Path, aside: Path) -> None:
     """Move one staged file or folder to `target`. A folder already there is first moved
     into `aside` (the staging folder, deleted at the end), so no old file survives in it."""
-    if entry.is_dir() and target.exists():
+    # lexists: a link (dangling or not) or a file where a folder goes is moved aside too, never
+    # followed; os.replace cannot put a folder over either.
+    if entry.is_dir() and os.path.lexists(target):
         os.replace(target, aside / f".old-{entry.name}")
     os.replace(entry, target)
 
