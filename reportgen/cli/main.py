@@ -4,30 +4,75 @@ option is read. mxnet, matplotlib and weasyprint load inside the commands, so --
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from types import FrameType
 
 import click
 
 from reportgen import __version__
-from reportgen.errors import BAD_INPUT, GATE_FAILED, INTERNAL, NODE_LOST, exit_codes
+from reportgen.errors import (
+    BAD_INPUT,
+    GATE_FAILED,
+    INTERNAL,
+    INTERRUPTED,
+    NODE_LOST,
+    TERMINATED,
+    Interrupted,
+    Terminated,
+    exit_codes,
+)
 from reportgen.net import distributed
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread, as SIGINT raises
+    KeyboardInterrupt: every `finally` runs (staging folder, figure workers, lock) before the
+    process ends. Without it SIGTERM ends the process where it stands."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(e: BaseException | None) -> int:
+    """Say so in one line; the exit code of the signal (Terminated: SIGTERM)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the line short
+        signal.signal(signum, signal.SIG_IGN)
+    click.echo("error: interrupted", err=True)
+    return TERMINATED if isinstance(e, Terminated) else INTERRUPTED
 
 
 class Group(click.Group):
     """Every failure as one line: a usage error (exit 2) as "error: ..." with a hint, not
-    click's Usage block; an unexpected exception as exit code 1 (the traceback with -v)."""
+    click's Usage block; an unexpected exception as exit code 1 (the traceback with -v);
+    Ctrl-C and SIGTERM as "error: interrupted", exit code 130 or 143."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             node = distributed.role()
             if node in distributed.SERVING:  # as mxnet's own import would: before any option is read
                 distributed.serve(node)
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _sigterm_raises():
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
             where = e.ctx.command_path if e.ctx else "reportgen"
             click.echo(f"error: {e.format_message()}\ntry '{where} -h' for help", err=True)
@@ -35,9 +80,14 @@ class Group(click.Group):
         except click.ClickException as e:
             e.show()
             distributed.end(e.exit_code)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            distributed.end(INTERNAL)
+        except click.Abort as e:  # click's own word for an interrupt outside the command
+            distributed.end(_interrupted(e.__cause__ or e.__context__))
+        except KeyboardInterrupt as e:  # one that came between click and here
+            distributed.end(_interrupted(e))
+        finally:
+            for signum, handler in previous.items():
+                if handler is not None and threading.current_thread() is threading.main_thread():
+                    signal.signal(signum, handler)
         distributed.end(code if isinstance(code, int) else 0)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -49,8 +99,10 @@ class Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt as e:
-            raise click.exceptions.Abort() from e
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): one line, 130 or 143
+            for signum in (signal.SIGINT, signal.SIGTERM):  # the way out must not be cut short
+                signal.signal(signum, signal.SIG_IGN)
+            raise Interrupted.by(e) from e
         except Exception as e:  # a bug, not bad input
             if logging.getLogger("reportgen").isEnabledFor(logging.DEBUG):
                 traceback.print_exc()
@@ -67,7 +119,7 @@ assert BAD_INPUT == click.UsageError.exit_code  # a usage error is bad input, as
 @click.group(
     cls=Group,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=exit_codes(GATE_FAILED, NODE_LOST),
+    epilog=exit_codes(GATE_FAILED, NODE_LOST, INTERRUPTED, TERMINATED),
 )
 @click.version_option(__version__, "--version", prog_name="reportgen")
 def main() -> None:

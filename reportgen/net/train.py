@@ -190,7 +190,7 @@ def fit(
     for epoch in range(first_epoch, config.epochs + 1):
         order = _order(config, epoch, len(train_x), steps, job)
         shown = progress.epoch(epoch, config.epochs, steps) if progress else contextlib.nullcontext(_no_update)
-        check = _stop_if_not_finite(epoch, saving)
+        check = _stop_if_not_finite(epoch)
         with shown as update:
             if job is not None:
                 update = job.kicking(update, f"training epoch {epoch}")
@@ -362,19 +362,18 @@ def _epoch_record(
     )
 
 
-def _stop_if_not_finite(epoch: int, checkpoint_dir: Path | None) -> Callable[[np.ndarray], None]:
-    """A check of the batch losses so far that stops training at the first NaN or infinity."""
+def _stop_if_not_finite(epoch: int) -> Callable[[np.ndarray], None]:
+    """A check of the batch losses so far that stops training at the first NaN or infinity.
+
+    The message does not point at the checkpoint: the command line's is in its staging folder,
+    which goes with the failed command (the run folder keeps its own, as it was).
+    """
 
     def check(values: np.ndarray) -> None:
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            kept = (
-                f"the checkpoint of epoch {epoch - 1} stays in {checkpoint_dir}"
-                if checkpoint_dir and epoch > 1
-                else "no checkpoint was written"
-            )
             raise TrainingError(
-                f"the loss became {values[bad[0]]} at epoch {epoch}, batch {bad[0] + 1}; try a smaller --lr; {kept}"
+                f"the loss became {values[bad[0]]} at epoch {epoch}, batch {bad[0] + 1}; try a smaller --lr"
             )
 
     return check

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from reportgen.net.saved import Files
     from reportgen.net.train import Progress
 
-CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
-
 
 @dataclass(frozen=True)
 class Obtained:
@@ -132,7 +130,10 @@ def train(
     progress: Progress | None,
     timer: Timer,
     job: Job | None = None,
+    checkpoints: Path | None = None,
 ) -> Obtained:
+    """Train as `run` says; each epoch's checkpoint into `checkpoints` (--resume reads the one
+    there: the staging folder's copy of the run folder's), none if None."""
     from reportgen.net import model
     from reportgen.net.train import TrainConfig, fit
 
@@ -142,7 +143,7 @@ def train(
             dataset,
             config,
             devices,
-            checkpoint_dir=Path(run.out) / CHECKPOINTS,
+            checkpoint_dir=checkpoints,
             resume=run.resume,
             progress=progress,
             job=job,

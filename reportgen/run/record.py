@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
@@ -103,6 +104,18 @@ def manifest(record: RunRecord, files: dict[str, dict], **more: Any) -> dict[str
     return {**record.to_json(), **jsonable(more), "files": files}
 
 
+def _kept(earlier: dict[str, Any], staged: Path, folder: Path | None = None) -> dict[str, Any]:
+    """The entries of an earlier manifest that stay true once `staged` is swapped in: not under
+    a name staged (a staged figures/ replaces the old one whole, figures gone with it), and,
+    given the `folder`, still there."""
+    replaced = set(os.listdir(staged))
+    return {
+        name: entry
+        for name, entry in earlier.items()
+        if name.split("/")[0] not in replaced and (folder is None or (folder / name).is_file())
+    }
+
+
 def write_manifest(staged: Path, record: RunRecord, keep: Path | None = None) -> dict[str, Any]:
     """manifest.json for the staged files; with `keep` (the run folder they join), also the
     files an earlier command wrote there and left as they were, so the record still vouches
@@ -111,7 +124,7 @@ def write_manifest(staged: Path, record: RunRecord, keep: Path | None = None) ->
     if keep is not None and (keep / MANIFEST).is_file():
         earlier = read_json(keep / MANIFEST).get("files")
         if isinstance(earlier, dict):
-            table = {**{k: v for k, v in earlier.items() if k not in table and (keep / k).is_file()}, **table}
+            table = {**_kept(earlier, staged, keep), **table}
     body = manifest(record, dict(sorted(table.items())))
     write_json(staged / MANIFEST, body)
     return body
@@ -125,7 +138,7 @@ def write_rendered_manifest(
     unchanged, recorded beside the new ones."""
     rendered = {key: getattr(again, key) for key in ("command", "created", "arguments", "versions", "timings")}
     listed = previous.get("files")
-    table = {**(listed if isinstance(listed, dict) else {}), **file_table(staged)}
+    table = {**_kept(listed if isinstance(listed, dict) else {}, staged), **file_table(staged)}
     body = manifest(record, table, rendered=rendered)
     write_json(staged / MANIFEST, body)
     return body
