@@ -123,9 +123,32 @@ def test_the_site_holds_each_run_and_its_files(built, runs):
         figures = sorted(p.name for p in (folder / "figures").iterdir())
         assert figures and sorted(p.name for p in (copied / "figures").iterdir()) == figures
         for path in copied.rglob("*"):
-            if path.is_file():
+            if path.is_file() and path.name != "manifest.json":
                 assert path.read_bytes() == (folder / path.relative_to(copied)).read_bytes(), path
+        same_but_shortened(
+            json.loads((copied / "manifest.json").read_text()), json.loads((folder / "manifest.json").read_text())
+        )
     assert sorted(p.name for p in built.iterdir()) == ["accuracy.svg", "index.html", "index.json", "runs"]
+
+
+def same_but_shortened(copied, original, key=""):
+    """The site's copy of a manifest: the original, with each absolute path "…/" and its last
+    part, and each absolute path in the command line so too."""
+    if isinstance(original, dict):
+        assert copied.keys() == original.keys()
+        for k in original:
+            same_but_shortened(copied[k], original[k], k)
+    elif isinstance(original, list):
+        assert len(copied) == len(original)
+        for c, o in zip(copied, original):
+            same_but_shortened(c, o)
+    elif isinstance(original, str) and key == "command":
+        expected = [f"\u2026/{Path(w).name}" if w.startswith("/") else w for w in original.split()]
+        assert copied.split() == expected
+    elif isinstance(original, str) and original.startswith("/"):
+        assert copied == f"\u2026/{Path(original).name}"
+    else:
+        assert copied == original
 
 
 def test_every_link_resolves_inside_the_site(built):

@@ -274,7 +274,7 @@ def site(run_dirs, out, title, templates, verbose, quiet):
     setup(verbose, quiet)
     from reportgen import site as site_stage
 
-    index = site_stage.build(run_dirs, out, title=title, templates=templates)
+    index = site_stage.build(run_dirs, out, title=title, templates=templates, command=command_line())
     if not quiet:
         click.echo(f"wrote {out}/ ({len(index.rows)} runs): open {out}/{site_stage.INDEX_HTML}", err=True)
 

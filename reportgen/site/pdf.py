@@ -1,0 +1,76 @@
+"""A run's report.pdf, checked before the site publishes it: no JavaScript, no action that
+launches, submits, imports or opens another document, no link out of the file, no attached
+file; as with the HTML (site/markup.py), what a reader's viewer would run or fetch.
+
+pypdf parses it (cross-reference tables and streams, compressed object streams, names
+escaped as #xx: the structure a viewer reads, not the bytes as they stand); every object
+reachable from the trailer is visited once, without decoding any page's content.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from reportgen.site.markup import Unsafe
+
+# Keys whose presence means something runs or is fetched: scripts, the actions a page or
+# field triggers by itself, attached or embedded files and forms' XML.
+FORBIDDEN_KEYS = frozenset(
+    {"/JS", "/JavaScript", "/AA", "/EmbeddedFiles", "/EmbeddedFile", "/RichMedia", "/XFA", "/Launch"}
+)
+# Actions (an action dictionary's /S): only /GoTo (a place in this file) and /Named (next page
+# and the like) are left.
+FORBIDDEN_ACTIONS = frozenset(
+    {
+        "/JavaScript",
+        "/Launch",
+        "/URI",
+        "/SubmitForm",
+        "/ImportData",
+        "/ResetForm",
+        "/GoToR",
+        "/GoToE",
+        "/Rendition",
+        "/Movie",
+        "/Sound",
+        "/Trans",
+        "/GoTo3DView",
+        "/RichMediaExecute",
+    }
+)
+MAX_OBJECTS = 1_000_000  # the default report has a few thousand
+
+
+def check_pdf(data: bytes) -> None:
+    """Refuse (Unsafe) a PDF that could run script or reach outside itself."""
+    import pypdf
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        stack: list[Any] = [reader.trailer]
+        seen: set[tuple[int, int]] = set()
+        while stack:
+            item = stack.pop()
+            if isinstance(item, IndirectObject):
+                key = (item.idnum, item.generation)
+                if key in seen:
+                    continue
+                seen.add(key)
+                if len(seen) > MAX_OBJECTS:
+                    raise Unsafe(f"more than {MAX_OBJECTS:,} objects")
+                item = item.get_object()
+            if isinstance(item, DictionaryObject):
+                for name, value in item.items():
+                    if name in FORBIDDEN_KEYS:
+                        raise Unsafe(f"a {name} entry")
+                    if name == "/S" and value in FORBIDDEN_ACTIONS:
+                        raise Unsafe(f"a {value} action")
+                    stack.append(value)
+            elif isinstance(item, ArrayObject):
+                stack.extend(item)
+    except Unsafe:
+        raise
+    except Exception as e:  # pypdf's many ways of saying the file is broken
+        raise Unsafe(f"not a PDF that could be read ({type(e).__name__})") from e
