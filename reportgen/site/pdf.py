@@ -10,6 +10,7 @@ reachable from the trailer is visited once, without decoding any page's content.
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 from reportgen.site.markup import Unsafe
@@ -47,6 +48,9 @@ def check_pdf(data: bytes) -> None:
     import pypdf
     from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
+    chatter = logging.getLogger("pypdf")  # its warnings on a broken file: ours is the one line
+    level = chatter.level
+    chatter.setLevel(logging.CRITICAL + 1)
     try:
         reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
         stack: list[Any] = [reader.trailer]
@@ -74,3 +78,5 @@ def check_pdf(data: bytes) -> None:
         raise
     except Exception as e:  # pypdf's many ways of saying the file is broken
         raise Unsafe(f"not a PDF that could be read ({type(e).__name__})") from e
+    finally:
+        chatter.setLevel(level)
