@@ -109,7 +109,7 @@ def _train(
     staged: Path | None,
 ) -> Obtained:
     """Train, checkpointing into the staging folder (None: a worker that writes nothing)."""
-    checkpoints = folder.carry_checkpoint(run.out, staged) if staged is not None else None
+    checkpoints = folder.carry_checkpoint(run.out, staged, run.resume) if staged is not None else None
     # One progress bar per job, not one per worker.
     return stages.train(run, dataset, devices, progress if _writes(job) else None, timer, job, checkpoints)
 

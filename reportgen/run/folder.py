@@ -76,12 +76,12 @@ class Previous:
         return functools.partial(publish, remove=self.present - {CHECKPOINTS})
 
 
-def carry_checkpoint(out: Path, staged: Path) -> Path:
-    """staged/.checkpoint, holding a copy of out/.checkpoint's files where there are any: what
-    `--resume` reads and training then replaces; out's own is replaced only with the run."""
+def carry_checkpoint(out: Path, staged: Path, resume: bool) -> Path:
+    """staged/.checkpoint, where training checkpoints; resuming, it starts as a copy of
+    out/.checkpoint's files (what `--resume` reads): out's own is replaced only with the run."""
     into = staged / CHECKPOINTS
     into.mkdir(exist_ok=True)
-    if (out / CHECKPOINTS).is_dir():
+    if resume and (out / CHECKPOINTS).is_dir():
         for name in paths.files_inside(out, CHECKPOINTS, "a run folder"):
             with open(paths.open_inside(out, f"{CHECKPOINTS}/{name}", "a run folder"), "rb") as source:
                 with open(into / name, "xb") as target:

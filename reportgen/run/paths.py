@@ -44,6 +44,8 @@ def _refusal(root: Path, parts: list[str], depth: int, what: str, error: OSError
         mode = 0
     if stat.S_ISLNK(mode):
         return Refused(f"{shown}: a symbolic link; {what} may hold only regular files and folders")
+    if stat.S_ISDIR(mode) and error is None:
+        return Refused(f"{shown}: a folder, where a file was expected")
     if error is not None and error.errno in (errno.ENOENT, errno.ENOTDIR):
         return Missing(f"{shown}: no such file")
     if error is not None and not mode:
