@@ -87,6 +87,7 @@ HTML_ATTACKS = {
     "stylesheet": "<link rel=stylesheet href='https://evil.example/x.css'>",
     "import": "<style>@import url(https://evil.example/x.css);</style>",
     "escaped-url": "<div style='background: u\\72l(https://evil.example/x.png)'>x</div>",
+    "image-set": "<style>p { background-image: image-set('https://evil.example/x.png' 1x) }</style>",
     "iframe": "<iframe srcdoc='<script>alert(1)</script>'></iframe>",
     "inline-svg": "<svg><script>alert(1)</script></svg>",
     "refresh": "<meta http-equiv='refresh' content='0;url=https://evil.example/'>",
@@ -132,6 +133,7 @@ SVG_ATTACKS = {
     "billion-laughs": svg("<text>&a;</text>", '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">]>'),
     "stylesheet-pi": svg("", '<?xml-stylesheet type="text/xsl" href="https://evil.example/x.xsl"?>'),
     "out-of-the-run": svg("<use xlink:href='../../other/x.svg#a'/>"),
+    "xml-base": svg("<g xml:base='https://evil.example/'><image xlink:href='x.png'/></g>"),
 }
 
 

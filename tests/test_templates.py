@@ -57,6 +57,18 @@ def test_a_link_inside_the_folder_is_refused_too(tmp_path):
     refused(tmp_path, "template 'alias.j2'", "a symbolic link")
 
 
+def test_a_hard_link_is_refused(tmp_path):
+    """Not a link to follow, but the same file under another name, which may be outside."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a secret of the machine")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    os.link(outside, mine / "h.j2")
+    (mine / "_data.html.j2").write_text("<section id='data'>{% include 'h.j2' %}</section>\n")
+    message = refused(mine, "template 'h.j2'", "a hard link")
+    assert "secret" not in message
+
+
 def test_a_fifo_or_a_names_way_out_is_refused_without_hanging(tmp_path):
     os.mkfifo(tmp_path / "pipe.j2")  # an open() of it would wait for a writer forever
     (tmp_path / "_data.html.j2").write_text("<section id='data'>{% include 'pipe.j2' %}</section>\n")

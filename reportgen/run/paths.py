@@ -2,7 +2,8 @@
 
 Each step from the folder down is opened relative to the one above (openat) with O_NOFOLLOW,
 so neither a link in the tree nor one swapped in between a check and the open can lead
-outside. A link is refused, not followed, even one that points inside: git stores links, a
+outside. A hard link (a file with more than one name) is refused too: its other name may be
+/etc/passwd. A link is refused, not followed, even one that points inside: git stores links, a
 folder under review needs none, and following one to see where it goes would reopen the race.
 """
 
@@ -80,9 +81,13 @@ def open_inside(root: Path, relative: str, what: str = "the folder") -> int:
             fd = os.open(parts[-1], _FILE, dir_fd=folder)
         except OSError as e:
             raise _refusal(root, parts, len(parts) - 1, what, e) from e
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
         os.close(fd)
         raise _refusal(root, parts, len(parts) - 1, what, None)
+    if status.st_nlink > 1:  # the same file under another name, perhaps outside: /etc/passwd
+        os.close(fd)
+        raise Refused(f"{root.joinpath(*parts)}: a hard link (a file with other names); {what} may hold only its own")
     os.set_blocking(fd, True)
     return fd
 

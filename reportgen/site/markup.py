@@ -114,6 +114,9 @@ def check_url(url: str, where: str, page: str = "", data: tuple[str, ...] = (), 
 # -- CSS ------------------------------------------------------------------------------------
 
 
+_STRING_URLS = frozenset({"image-set", "-webkit-image-set", "image", "cross-fade", "-webkit-cross-fade"})
+
+
 def _css_tokens(tokens: Iterable[Any], where: str, page: str, depth: int) -> None:
     for token in tokens:
         kind = getattr(token, "type", "")
@@ -128,6 +131,10 @@ def _css_tokens(tokens: Iterable[Any], where: str, page: str, depth: int) -> Non
                 check_url(strings[0], where, page, IMAGES + FONTS, depth)
             elif name == "expression":
                 raise Unsafe(f"a CSS expression() in {where}")
+            elif name in _STRING_URLS:  # these take a plain string as a URL: image-set("x.png" 1x)
+                for argument in token.arguments:
+                    if getattr(argument, "type", "") == "string":
+                        check_url(argument.value, where, page, IMAGES, depth)
             _css_tokens(token.arguments, where, page, depth)
         elif kind == "at-keyword" and token.lower_value == "import":
             raise Unsafe(f"a CSS @import in {where}")
@@ -227,7 +234,13 @@ def check_svg(data: bytes, depth: int = 0, page: str = "") -> None:
                 raise Unsafe(f"the attribute {local}= on <{tag}>")
             if space in METADATA and namespace in METADATA:
                 continue  # rdf:resource names a vocabulary; nothing fetches it
-            if space not in ("", XLINK, XML) or (space == XLINK and local != "href"):
+            # xml:base would turn every relative href into one on another host; xml:space and
+            # xml:lang are all an SVG needs of that namespace.
+            if (
+                space not in ("", XLINK, XML)
+                or (space == XLINK and local != "href")
+                or (space == XML and local not in ("space", "lang"))
+            ):
                 raise Unsafe(f"the attribute {name}= on <{tag}>")
             if local == "href":
                 check_url(value, where, page, IMAGES, depth)
