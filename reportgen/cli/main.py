@@ -30,32 +30,49 @@ from reportgen.errors import (
 )
 from reportgen.net import distributed
 
+_received: list[int] = []  # the signals this command received, in order
 
-def _terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    """SIGINT raises KeyboardInterrupt and SIGTERM Terminated (one), noting which: an interrupt
+    that lands inside a library may come out as another exception (a C++ extension's argument
+    conversion turns it into a TypeError), which is then still reported as the interrupt."""
+    _received.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread, as SIGINT raises
-    KeyboardInterrupt: every `finally` runs (staging folder, figure workers, lock) before the
-    process ends. Without it SIGTERM ends the process where it stands."""
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM raises in the main thread as SIGINT does: every `finally` runs (staging folder,
+    figure workers, lock) before the process ends; without it SIGTERM ends the process where
+    it stands. A SIGINT ignored from the start (nohup) stays ignored."""
+    _received.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _interrupted(e: BaseException | None) -> int:
-    """Say so in one line; the exit code of the signal (Terminated: SIGTERM)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the line short
-        signal.signal(signum, signal.SIG_IGN)
-    click.echo("error: interrupted", err=True)
-    return TERMINATED if isinstance(e, Terminated) else INTERRUPTED
+def _ignore_signals() -> None:
+    """On the way out after an interrupt: a second one must not cut the cleaning up or the line short."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def _interruption(e: BaseException | None) -> Interrupted:
+    """The error to report: by the first signal received, else by the exception (Terminated
+    is SIGTERM), as 130 or 143."""
+    if _received:
+        return Interrupted.by(Terminated() if _received[0] == signal.SIGTERM else KeyboardInterrupt())
+    return Interrupted.by(e if e is not None else KeyboardInterrupt())
 
 
 class Group(click.Group):
@@ -71,7 +88,7 @@ class Group(click.Group):
             node = distributed.role()
             if node in distributed.SERVING:  # as mxnet's own import would: before any option is read
                 distributed.serve(node)
-            with _sigterm_raises():
+            with _signals_raise():
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
             where = e.ctx.command_path if e.ctx else "reportgen"
@@ -80,10 +97,11 @@ class Group(click.Group):
         except click.ClickException as e:
             e.show()
             distributed.end(e.exit_code)
-        except click.Abort as e:  # click's own word for an interrupt outside the command
-            distributed.end(_interrupted(e.__cause__ or e.__context__))
-        except KeyboardInterrupt as e:  # one that came between click and here
-            distributed.end(_interrupted(e))
+        except (click.Abort, KeyboardInterrupt) as e:  # an interrupt outside the command: click's Abort
+            _ignore_signals()
+            interrupted = _interruption(e.__cause__ or e.__context__ if isinstance(e, click.Abort) else e)
+            interrupted.show()
+            distributed.end(interrupted.exit_code)
         finally:
             for signum, handler in previous.items():
                 if handler is not None and threading.current_thread() is threading.main_thread():
@@ -97,20 +115,27 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except click.exceptions.Exit:
             raise
-        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): one line, 130 or 143
-            for signum in (signal.SIGINT, signal.SIGTERM):  # the way out must not be cut short
-                signal.signal(signum, signal.SIG_IGN)
-            raise Interrupted.by(e) from e
-        except Exception as e:  # a bug, not bad input
-            if logging.getLogger("reportgen").isEnabledFor(logging.DEBUG):
-                traceback.print_exc()
-            first = (str(e).strip().splitlines() or [""])[0][:300]
-            click.echo(
-                f"error: internal failure: {e.__class__.__name__}: {first} (run with -v for the traceback)", err=True
-            )
-            ctx.exit(INTERNAL)
+        except BaseException as e:
+            # Ctrl-C or SIGTERM, however it came out (see _raise): one line, 130 or 143.
+            if _received or isinstance(e, KeyboardInterrupt):
+                _ignore_signals()
+                raise _interruption(e) from e
+            if isinstance(e, (click.exceptions.ClickException, click.exceptions.Abort)) or not isinstance(e, Exception):
+                raise
+            self._internal(ctx, e)
+
+    @staticmethod
+    def _internal(ctx: click.Context, e: Exception) -> None:
+        """A bug, not bad input: one line, exit code 1, the traceback with -v."""
+        if logging.getLogger("reportgen").isEnabledFor(logging.DEBUG):
+            traceback.print_exc()
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        click.echo(
+            f"error: internal failure: {e.__class__.__name__}: {first} (run with -v for the traceback)", err=True
+        )
+        ctx.exit(INTERNAL)
 
 
 assert BAD_INPUT == click.UsageError.exit_code  # a usage error is bad input, as click says

@@ -241,7 +241,8 @@ def check_svg(data: bytes, depth: int = 0, page: str = "") -> None:
                 or (space == XLINK and local != "href")
                 or (space == XML and local not in ("space", "lang"))
             ):
-                raise Unsafe(f"the attribute {name}= on <{tag}>")
+                shown = {XML: "xml:", XLINK: "xlink:"}.get(space, f"{{{space}}}" if space else "") + local
+                raise Unsafe(f"the attribute {shown}= on <{tag}>")
             if local == "href":
                 check_url(value, where, page, IMAGES, depth)
             elif "(" in value or "\\" in value:  # a presentation attribute with url(): CSS
