@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -206,6 +207,24 @@ def test_an_interrupt_is_one_line_and_the_shells_exit_code(runner, monkeypatch, 
     result = runner.invoke(main, ["train", "--out", str(tmp_path)])
     assert (result.exit_code, result.stderr, result.stdout) == (code, "error: interrupted\n", "")
     assert {s: signal.getsignal(s) for s in handlers} == handlers  # the test process's own, back
+
+
+def test_an_interrupt_a_library_turns_into_another_error_is_still_an_interrupt(runner, monkeypatch, tmp_path):
+    """pybind11 (matplotlib's C++ parts) catches a KeyboardInterrupt raised while it converts
+    arguments and reports a TypeError: measured, Ctrl-C in the middle of `site`'s chart."""
+    from reportgen import pipeline
+
+    def converted(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10**6):  # the handler runs between two of these
+                pass
+        except BaseException as e:
+            raise TypeError("affine_transform(): incompatible function arguments") from e
+
+    monkeypatch.setattr(pipeline, "run_train", converted)
+    result = runner.invoke(main, ["train", "--out", str(tmp_path)])
+    assert (result.exit_code, result.stderr) == (143, "error: interrupted\n")
 
 
 def test_an_internal_failure_exits_1_with_one_line(runner, monkeypatch, tmp_path):
