@@ -94,7 +94,7 @@ def _copy(run: Run, into: Path) -> None:
     for name in run.files:
         if name == files.MANIFEST:
             continue
-        data = published_bytes(run.folder, name, listed)
+        data = published_bytes(run.folder, name, listed, checked=True)  # when the run was read
         if name == "metrics.json":
             text = json.dumps(files.jsonable(published_json(run.metrics)), indent=2, allow_nan=False) + "\n"
             data = text.encode()
