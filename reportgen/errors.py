@@ -13,6 +13,9 @@ INTERNAL = 1  # a bug: one line, the traceback with -v
 BAD_INPUT = 2  # bad input or usage: one line, starting "error:"
 GATE_FAILED = 3  # a CI gate failed; the run folder is written in full first
 NODE_LOST = 4  # another node of a distributed job died or hung: start the job again
+# Interrupted, as the shell counts: 128 + the signal's number.
+INTERRUPTED = 128 + 2  # SIGINT (Ctrl-C)
+TERMINATED = 128 + 15  # SIGTERM
 
 EXIT_CODES = {
     OK: "success",
@@ -20,6 +23,8 @@ EXIT_CODES = {
     BAD_INPUT: "bad input or usage",
     GATE_FAILED: "a gate (--fail-under, --max-drop, --fail-if-worse) failed; the run folder is written first",
     NODE_LOST: "another node of the distributed job died or hung",
+    INTERRUPTED: "interrupted (Ctrl-C)",
+    TERMINATED: "terminated (SIGTERM)",
 }
 
 
@@ -62,6 +67,31 @@ class ReportgenError(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {one_line(self.format_message())}", err=True, file=file)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python raises KeyboardInterrupt for SIGINT: the same way out
+    (every `finally` runs, the staging folder goes), another exit code."""
+
+
+class Interrupted(ReportgenError):
+    """A command stopped by Ctrl-C: one line, exit code 130."""
+
+    exit_code = INTERRUPTED
+
+    def __init__(self) -> None:
+        super().__init__("interrupted")
+
+    @staticmethod
+    def by(signal: BaseException) -> Interrupted:
+        """The error for a KeyboardInterrupt: Terminated (SIGTERM) exits with 143."""
+        return InterruptedByTerm() if isinstance(signal, Terminated) else Interrupted()
+
+
+class InterruptedByTerm(Interrupted):
+    """A command stopped by SIGTERM: one line, exit code 143."""
+
+    exit_code = TERMINATED
 
 
 class DataError(ReportgenError):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import math
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -93,6 +95,50 @@ def trained_run(tmp_path_factory) -> Path:
         main, ["train", "-q", "--epochs", "1", "--train-limit", "3000", "--test-limit", "1000", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def built_run(tmp_path_factory) -> Path:
+    """A run folder from `reportgen build`, HTML and PDF: 1 epoch on 1,000 images, 300 tested.
+    Tests copy it (copy_of) before they change or attack it."""
+    from reportgen.cli import main
+
+    out = tmp_path_factory.mktemp("built") / "run"
+    args = ["build", "-q", "--epochs", "1", "--train-limit", "1000", "--test-limit", "300", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def copy_of(run: Path, into: Path) -> Path:
+    """A copy of a run folder, its checkpoint too; `into` must not exist yet."""
+    shutil.copytree(run, into, symlinks=True)
+    return into
+
+
+def forge(run: Path, name: str, payload: bytes) -> None:
+    """Write run/name and record its SHA-256 and size in the run's manifest, as someone who
+    wants it published would."""
+    path = run / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["files"][name] = {"sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)}
+    (run / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def everything(folder: Path) -> dict[str, str]:
+    """digest() of every entry under a folder, hidden ones and links (by their target's name) too."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        key = p.relative_to(folder).as_posix()
+        if p.is_symlink():
+            out[key] = "-> " + os.readlink(p)
+        elif p.is_file():
+            out[key] = hashlib.sha256(p.read_bytes()).hexdigest()
+        elif p.is_dir():
+            out[key] = "/"
     return out
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import warnings
@@ -17,6 +19,7 @@ from conftest import digest
 
 from reportgen import __version__, notebook
 from reportgen.cli import main
+from reportgen.errors import Terminated
 
 COMMANDS = ["train", "evaluate", "inspect", "build", "render"]
 
@@ -193,16 +196,36 @@ def test_bad_models_exit_2(runner, trained_run, tmp_path):
     )
 
 
-def test_interrupt_is_a_clean_abort(runner, monkeypatch, tmp_path):
+@pytest.mark.parametrize("raised, code", [(KeyboardInterrupt, 130), (Terminated, 143)], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_is_one_line_and_the_shells_exit_code(runner, monkeypatch, tmp_path, raised, code):
     from reportgen import pipeline
 
     def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise raised
 
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     monkeypatch.setattr(pipeline, "run_train", interrupted)
     result = runner.invoke(main, ["train", "--out", str(tmp_path)])
-    assert result.exit_code == 1 and "Aborted!" in result.output
-    assert "Traceback" not in result.output
+    assert (result.exit_code, result.stderr, result.stdout) == (code, "error: interrupted\n", "")
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the test process's own, back
+
+
+def test_an_interrupt_a_library_turns_into_another_error_is_still_an_interrupt(runner, monkeypatch, tmp_path):
+    """pybind11 (matplotlib's C++ parts) catches a KeyboardInterrupt raised while it converts
+    arguments and reports a TypeError: measured, Ctrl-C in the middle of `site`'s chart."""
+    from reportgen import pipeline
+
+    def converted(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10**6):  # the handler runs between two of these
+                pass
+        except BaseException as e:
+            raise TypeError("affine_transform(): incompatible function arguments") from e
+
+    monkeypatch.setattr(pipeline, "run_train", converted)
+    result = runner.invoke(main, ["train", "--out", str(tmp_path)])
+    assert (result.exit_code, result.stderr) == (143, "error: interrupted\n")
 
 
 def test_an_internal_failure_exits_1_with_one_line(runner, monkeypatch, tmp_path):

@@ -398,28 +398,31 @@ def test_a_render_after_a_build_reads_no_image_and_imports_no_matplotlib(built, 
     assert digest(run / "figures") == digest(built / "figures")
 
 
-@pytest.mark.parametrize("planted", ["dangling link", "link to a folder", "file"])
-def test_a_cache_that_is_not_a_folder_of_the_run_is_replaced_not_followed(built, tmp_path, planted):
+@pytest.mark.parametrize("planted", ["dangling link", "link to a folder", "file", "a file of theirs inside"])
+def test_a_cache_that_is_not_reportgens_is_refused_untouched(built, tmp_path, planted):
+    # .cache is among the names reportgen owns in a run folder (run/folder.py, OWNED): what is
+    # there must be its entries, or the command refuses before any work and deletes nothing.
     run = tmp_path / "run"
     shutil.copytree(built, run)
-    shutil.rmtree(run / ".cache")
     elsewhere = tmp_path / "elsewhere"
-    if planted == "dangling link":
-        (run / ".cache").symlink_to(elsewhere)
-    elif planted == "link to a folder":
-        (elsewhere / "figures").mkdir(parents=True)
-        (elsewhere / "figures" / "theirs.txt").write_text("not ours")
-        (run / ".cache").symlink_to(elsewhere)
+    (elsewhere / "figures").mkdir(parents=True)
+    (elsewhere / "figures" / "theirs.txt").write_text("not ours")
+    if planted == "a file of theirs inside":
+        (run / cache.FOLDER / "notes.txt").write_text("mine")
     else:
-        (run / ".cache").write_text("not a folder")
+        shutil.rmtree(run / ".cache")
+        if planted == "dangling link":
+            (run / ".cache").symlink_to(tmp_path / "nowhere")
+        elif planted == "link to a folder":
+            (run / ".cache").symlink_to(elsewhere)
+        else:
+            (run / ".cache").write_text("not a folder")
+    before = digest(run)
     result = CliRunner().invoke(main, ["render", "-q", str(run), "--format", "html"])
-    assert result.exit_code == 0, result.output
-    assert (run / ".cache").is_dir() and not (run / ".cache").is_symlink()
-    assert digest(run / cache.FOLDER) == digest(built / cache.FOLDER)  # drawn afresh, kept in the run
-    if planted == "link to a folder":
-        assert [p.name for p in (elsewhere / "figures").iterdir()] == ["theirs.txt"]
-    else:
-        assert not elsewhere.exists()
+    assert result.exit_code == 2, result.output
+    assert ".cache" in result.output and "move it away" in result.output
+    assert digest(run) == before and [p.name for p in (elsewhere / "figures").iterdir()] == ["theirs.txt"]
+    assert (run / ".cache").is_symlink() == ("link" in planted)
 
 
 def test_a_figure_to_draw_reads_the_images_after_checking_them(built, tmp_path):

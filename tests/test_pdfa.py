@@ -290,7 +290,12 @@ def test_render_will_not_vouch_for_a_pdf_changed_since(built, tmp_path, runner):
         f"error: {run / 'report.pdf'}: differs from its report.pdf.sha256 (changed after the run was built?)"
     )
     assert (run / "manifest.json").read_bytes() == before
-    # rendered with the PDF, it is made afresh
+    # Nor is it replaced: it may be someone's annotated copy (issue 17: never delete a file
+    # reportgen did not write). Moved away, the PDF is made afresh.
+    result = runner.invoke(main, ["render", "-q", str(run), "--format", "pdf"])
+    assert result.exit_code == 2 and "move it away" in result.stderr, result.output
+    assert (run / "report.pdf").read_bytes().endswith(b"%% appended\n")
+    (run / "report.pdf").unlink()
     result = runner.invoke(main, ["render", "-q", str(run), "--format", "pdf"])
     assert result.exit_code == 0, result.output
     sidecar_holds(run)

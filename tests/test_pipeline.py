@@ -604,16 +604,28 @@ def test_baseline_gates_without_a_baseline_are_a_usage_error(tmp_path, runner, g
     assert not (tmp_path / "x").exists()
 
 
-def test_a_run_folder_rewritten_by_train_is_not_rendered_as_one_run(built, tmp_path, runner):
+def test_train_into_a_built_run_folder_leaves_a_train_folder_not_half_a_report(built, tmp_path, runner):
     run = tmp_path / "run"
     shutil.copytree(built, run)
     result = runner.invoke(
         main, ["train", "-q", "--epochs", "1", "--train-limit", "1000", "--test-limit", "1000", "--out", str(run)]
     )
     assert result.exit_code == 0, result.output
+    # The old report, metrics and figures described the model train replaced: they went with it,
+    # and what is left is what the new manifest lists (and the checkpoint).
+    listed = read_json(run / "manifest.json")["files"]
+    on_disk = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file() and ".checkpoint" not in p.parts}
+    assert (
+        on_disk - {"manifest.json"}
+        == set(listed)
+        == {"history.json", "model/lenet-0001.params", "model/lenet-symbol.json", "model/lenet-reportgen.json"}
+    )
     result = runner.invoke(main, ["render", "-q", str(run)])
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: {run / 'metrics.json'}: not among the files its manifest.json records")
+    assert (
+        result.stderr
+        == f"error: {run}: not a finished reportgen run (no metrics.json); make one with reportgen build\n"
+    )
 
 
 def test_evaluate_and_inspect_into_a_train_folder_make_a_run_to_render(trained_run, tmp_path, runner):

@@ -503,10 +503,11 @@ def test_a_full_disk_anywhere_else_is_still_one_line(runner, tmp_path, monkeypat
     own net catches ENOSPC, with the file when the error names it."""
     from reportgen.site import publish
 
-    def full(source, target, *args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+    def full(path, payload):  # a write that bypasses files.write_bytes' own wrapping
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(publish.shutil, "copyfile", full)
-    result = runner.invoke(main, ["site", "-q", str(fake_run(tmp_path / "in/a")), "--out", str(tmp_path / "site")])
-    one_line_error(result, "/runs/a/manifest.json: cannot write (No space left on device)")
+    run = fake_run(tmp_path / "in/a")
+    monkeypatch.setattr(publish.files, "write_bytes", full)
+    result = runner.invoke(main, ["site", "-q", str(run), "--out", str(tmp_path / "site")])
+    one_line_error(result, "/runs/a/", ": cannot write (No space left on device)")
     assert not (tmp_path / "site").exists()

@@ -338,7 +338,7 @@ def site(run_dirs, out, title, templates, verbose, quiet):
     setup(verbose, quiet)
     from reportgen import site as site_stage
 
-    index = site_stage.build(run_dirs, out, title=title, templates=templates)
+    index = site_stage.build(run_dirs, out, title=title, templates=templates, command=command_line())
     if not quiet:
         runs = f"{len(index.rows)} run{'' if len(index.rows) == 1 else 's'}"
         click.echo(f"wrote {out}/ ({runs}): open {out}/{site_stage.INDEX_HTML}", err=True)

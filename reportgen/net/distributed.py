@@ -20,6 +20,7 @@ mxnet is imported only inside functions here: the command line imports this modu
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
@@ -28,7 +29,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -256,8 +257,25 @@ class Watchdog:
                 _die(message)
 
 
+_before_exit: list[Callable[[], None]] = []  # what _die does before it ends the process
+
+
+@contextlib.contextmanager
+def before_exit(cleanup: Callable[[], None]) -> Iterator[None]:
+    """Inside the block, a lost job's os._exit (which runs no `finally`) first calls `cleanup`:
+    rank 0's staging folder, say, which would otherwise stay behind."""
+    _before_exit.append(cleanup)
+    try:
+        yield
+    finally:
+        _before_exit.remove(cleanup)
+
+
 def _die(message: str) -> NoReturn:
     try:
+        for cleanup in list(_before_exit):
+            with contextlib.suppress(Exception):
+                cleanup()
         sys.stdout.flush()
         sys.stderr.write(message + "\n")
         sys.stderr.flush()

@@ -164,6 +164,7 @@ def fit(
     progress: Progress | None = None,
     sync_every: int = 50,
     job: distributed.Job | None = None,
+    shown_as: Path | None = None,
 ) -> tuple[model.LeNet, History]:
     """Train from scratch, or from the last checkpoint with resume=True.
 
@@ -171,7 +172,8 @@ def fit(
     checkpoint_dir, if one is given. With a distributed kvstore, `job` (distributed.join)
     is this worker's place in the job: it trains its share of every batch; only rank 0
     evaluates on the test set (the others record NaN) and writes checkpoints; the job is
-    left before this returns, so the other nodes can end while rank 0 goes on.
+    left before this returns, so the other nodes can end while rank 0 goes on. `shown_as` is
+    the checkpoint folder as messages name it: checkpoint_dir may be a staging copy of it.
     """
     if distributed.is_distributed(config.kvstore) != (job is not None):
         raise ValueError(f"kvstore {config.kvstore!r}: pass job=distributed.join(kvstore) exactly when distributed")
@@ -186,8 +188,12 @@ def fit(
     objective.hybridize(static_alloc=True, static_shape=True)
     history, first_epoch = History.empty(), 1
     if resume and checkpoint_dir is not None:
-        history, first_epoch = checkpoint.resume(checkpoint_dir, identity, net, trainer, contexts)
-        log.info(_resuming(first_epoch - 1, config.epochs, checkpoint_dir))
+        named = shown_as or checkpoint_dir
+        try:
+            history, first_epoch = checkpoint.resume(checkpoint_dir, identity, net, trainer, contexts)
+        except TrainingError as e:  # named as the user knows it, not as the staging copy
+            raise TrainingError(str(e).replace(str(checkpoint_dir), str(named))) from e
+        log.info(_resuming(first_epoch - 1, config.epochs, named))
     elif checkpoint_dir is not None and rank == 0 and (saved := checkpoint.saved_epoch(checkpoint_dir)):
         log.info(
             f"starting fresh: the checkpoint of epoch {saved} in {checkpoint_dir} will be replaced "
@@ -203,7 +209,7 @@ def fit(
     for epoch in range(first_epoch, config.epochs + 1):
         order = _order(config, epoch, len(train_x), steps, job)
         shown = progress.epoch(epoch, config.epochs, steps) if progress else contextlib.nullcontext(_no_update)
-        check = _stop_if_not_finite(epoch, saving)
+        check = _stop_if_not_finite(epoch)
         with shown as update:
             if job is not None:
                 update = job.kicking(update, f"training epoch {epoch}")
@@ -391,19 +397,18 @@ def _epoch_record(
     )
 
 
-def _stop_if_not_finite(epoch: int, checkpoint_dir: Path | None) -> Callable[[np.ndarray], None]:
-    """A check of the batch losses so far that stops training at the first NaN or infinity."""
+def _stop_if_not_finite(epoch: int) -> Callable[[np.ndarray], None]:
+    """A check of the batch losses so far that stops training at the first NaN or infinity.
+
+    The message does not point at the checkpoint: the command line's is in its staging folder,
+    which goes with the failed command (the run folder keeps its own, as it was).
+    """
 
     def check(values: np.ndarray) -> None:
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            kept = (
-                f"the checkpoint of epoch {epoch - 1} stays in {checkpoint_dir}"
-                if checkpoint_dir and epoch > 1
-                else "no checkpoint was written"
-            )
             raise TrainingError(
-                f"the loss became {values[bad[0]]} at epoch {epoch}, batch {bad[0] + 1}; try a smaller --lr; {kept}"
+                f"the loss became {values[bad[0]]} at epoch {epoch}, batch {bad[0] + 1}; try a smaller --lr"
             )
 
     return check

@@ -39,7 +39,7 @@ def resume(run: RunSettings) -> None:
     if not run.resume:
         return
     from reportgen.net.checkpoint import CHECKPOINT
-    from reportgen.pipeline.stages import CHECKPOINTS
+    from reportgen.run.folder import CHECKPOINTS
 
     if not (Path(run.out) / CHECKPOINTS / CHECKPOINT).is_file():
         raise ReportgenError(

@@ -12,7 +12,10 @@ writes a run folder, the others return None once their share of the training is 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import shutil
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -109,9 +112,12 @@ def _train(
     progress: Progress | None,
     timer: Timer,
     job: Job | None,
+    staged: Path | None,
 ) -> Obtained:
+    """Train, checkpointing into the staging folder (None: a worker that writes nothing)."""
+    checkpoints = folder.carry_checkpoint(run.out, staged, run.resume) if staged is not None else None
     # One progress bar per job, not one per worker.
-    return stages.train(run, dataset, devices, progress if _writes(job) else None, timer, job)
+    return stages.train(run, dataset, devices, progress if _writes(job) else None, timer, job, checkpoints)
 
 
 # -- the commands -----------------------------------------------------------------------------
@@ -132,20 +138,51 @@ def _kept(out: Path, run: finished.FinishedRun | None = None) -> archive.Sealed 
         return None
 
 
+def _claim(out: Path, command: str, stack: contextlib.ExitStack) -> folder.Previous:
+    """Lock `out` until `stack` ends (one writer at a time), then check that it may be written:
+    new, empty, or a run folder of reportgen's own. Both before any work."""
+    stack.enter_context(folder.claimed(out, command))
+    return folder.check_run_folder(out)
+
+
+def _distributed(run: RunSettings) -> bool:
+    from reportgen.net import distributed
+
+    return distributed.is_distributed(_kvstore(run))
+
+
+def _staging(run: RunSettings, previous: folder.Previous, job: Job | None, stack: contextlib.ExitStack) -> Path:
+    """The staging folder of a command that trains: its checkpoint is written there, so the run
+    folder's own is replaced only with the rest of the run. A distributed job's watchdog ends
+    the process at once when a node is lost: it removes the folder first."""
+    staged = stack.enter_context(folder.staging(run.out, previous.replaced()))
+    if job is not None:
+        from reportgen.net import distributed
+
+        stack.enter_context(distributed.before_exit(functools.partial(shutil.rmtree, staged, ignore_errors=True)))
+    return staged
+
+
 def run_train(run: RunSettings, progress: Progress | None = None, say: Say = quiet) -> Written | None:
     """`reportgen train`: model/, history.json, manifest.json (None: another worker writes them)."""
-    folder.check_out(run.out)
+    previous = folder.check_run_folder(run.out)  # every worker of a job, before any work
     _check_kvstore(run)
     checks.resume(run)
-    timer = Timer()
-    devices = stages.training_devices(run.ctx, say)
-    dataset = stages.load_data(run.data, timer)
-    job = _join(run, timer)
-    got = _train(run, dataset, devices, progress, timer, job)
-    if job is not None and not _writes(job):
-        _done_elsewhere(job)
-        return None
-    with folder.staging(run.out) as staged:
+    with contextlib.ExitStack() as stack:
+        if not _distributed(run):
+            previous = _claim(run.out, run.command, stack)
+        timer = Timer()
+        devices = stages.training_devices(run.ctx, say)
+        dataset = stages.load_data(run.data, timer)
+        job = _join(run, timer)
+        if job is not None and not _writes(job):
+            _train(run, dataset, devices, progress, timer, job, None)
+            _done_elsewhere(job)
+            return None
+        if job is not None:  # rank 0, known only now
+            previous = _claim(run.out, run.command, stack)
+        staged = _staging(run, previous, job, stack)
+        got = _train(run, dataset, devices, progress, timer, job, staged)
         stages.save_model(got, staged)
         manifest = write_manifest(staged, stages.record(run, devices, dataset, got, timer))
     return _written(run.out, manifest, timer, dataset.describe(), job.workers if job else None, history=got.history)
@@ -165,30 +202,33 @@ def _model_run(run: RunSettings, timer: Timer, say: Say) -> tuple[list[Device], 
 
 def run_evaluate(run: RunSettings, say: Say = quiet) -> Written:
     """`reportgen evaluate`: metrics.json, predictions.npz, manifest.json."""
-    folder.check_out(run.out)
-    timer = Timer()
-    devices, dataset, got = _model_run(run, timer, say)
-    evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
-    with folder.staging(run.out) as staged:
-        evaluation.save(staged / "metrics.json")
-        evaluation.per_image().save(staged / PREDICTIONS)
-        record = stages.record(run, devices, dataset, got, timer)
-        manifest = write_manifest(staged, record, keep=run.out, pdf=_kept(run.out))
+    with contextlib.ExitStack() as stack:
+        _claim(run.out, run.command, stack)
+        timer = Timer()
+        devices, dataset, got = _model_run(run, timer, say)
+        evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
+        with folder.staging(run.out) as staged:
+            evaluation.save(staged / "metrics.json")
+            evaluation.per_image().save(staged / PREDICTIONS)
+            record = stages.record(run, devices, dataset, got, timer)
+            manifest = write_manifest(staged, record, keep=run.out, pdf=_kept(run.out))
     return _written(run.out, manifest, timer, dataset.describe(), evaluation=evaluation)
 
 
 def run_inspect(run: RunSettings, say: Say = quiet) -> Written:
     """`reportgen inspect`: inspection.npz, manifest.json."""
-    folder.check_out(run.out)
-    timer = Timer()
-    devices, dataset, got = _model_run(run, timer, say)
-    checks.cases(run.cases, len(dataset.test_y))
-    evaluation = stages.evaluate(got.network, dataset, devices[0], timer) if stages.needs_worst(run.cases) else None
-    inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
-    with folder.staging(run.out) as staged:
-        inspected.save(staged / "inspection.npz")
-        record = stages.record(run, devices, dataset, got, timer)
-        manifest = write_manifest(staged, record, keep=run.out, pdf=_kept(run.out))
+    with contextlib.ExitStack() as stack:
+        _claim(run.out, run.command, stack)
+        timer = Timer()
+        devices, dataset, got = _model_run(run, timer, say)
+        checks.cases(run.cases, len(dataset.test_y))
+        needed = stages.needs_worst(run.cases)
+        evaluation = stages.evaluate(got.network, dataset, devices[0], timer) if needed else None
+        inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
+        with folder.staging(run.out) as staged:
+            inspected.save(staged / "inspection.npz")
+            record = stages.record(run, devices, dataset, got, timer)
+            manifest = write_manifest(staged, record, keep=run.out, pdf=_kept(run.out))
     return _written(run.out, manifest, timer, dataset.describe())
 
 
@@ -196,34 +236,43 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
     """`reportgen build`: every stage, then the whole run folder, with the gates judged (the
     command line enforces them, exit code 3, once the folder is complete). None: another
     worker of a distributed job writes the run folder."""
-    folder.check_out(run.out)
+    previous = folder.check_run_folder(run.out)  # every worker of a job, before any work
     checks.formats(run.formats)
     checks.pixels(run)
     checks.gates(run.gates, run.baseline)
     _check_kvstore(run)
     checks.resume(run)
     templates.environment(run.templates)  # a bad --templates fails now, not after training
-    timer = Timer()
-    devices = stages.training_devices(run.ctx, say)
-    loaded = stages.load_model(run.model, run.pixels, devices, timer) if run.model is not None else None
-    dataset = stages.load_data(run.data, timer, loaded.trained_on if loaded is not None else None)
-    checks.cases(run.cases, len(dataset.test_y))
-    opened = baseline.open_baseline(run.baseline, dataset.describe(), dataset.test_y) if run.baseline else None
-    if loaded is not None:
-        say(stages.loaded(loaded))
-    job = _join(run, timer) if loaded is None else None
-    got = loaded or _train(run, dataset, devices, progress, timer, job)
-    if job is not None and not _writes(job):
-        _done_elsewhere(job)
-        return None
-    say("evaluating")
-    evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
-    other = baseline.evaluate_baseline(opened, dataset, lambda: devices, timer) if opened is not None else None
-    comparison, verdicts = baseline.judge(run.gates, evaluation, other)
-    say("inspecting")
-    inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
-    gathered = Gathered(dataset, got.history, evaluation, inspected, got.network.pixels, other, comparison, verdicts)
-    with folder.staging(run.out) as staged:
+    with contextlib.ExitStack() as stack:
+        trains_in_a_job = run.model is None and _distributed(run)
+        if not trains_in_a_job:
+            previous = _claim(run.out, run.command, stack)
+        timer = Timer()
+        devices = stages.training_devices(run.ctx, say)
+        loaded = stages.load_model(run.model, run.pixels, devices, timer) if run.model is not None else None
+        dataset = stages.load_data(run.data, timer, loaded.trained_on if loaded is not None else None)
+        checks.cases(run.cases, len(dataset.test_y))
+        opened = baseline.open_baseline(run.baseline, dataset.describe(), dataset.test_y) if run.baseline else None
+        if loaded is not None:
+            say(stages.loaded(loaded))
+        job = _join(run, timer) if loaded is None else None
+        if job is not None and not _writes(job):
+            _train(run, dataset, devices, progress, timer, job, None)
+            _done_elsewhere(job)
+            return None
+        if trains_in_a_job:  # rank 0, known only now
+            previous = _claim(run.out, run.command, stack)
+        staged = _staging(run, previous, job, stack)
+        got = loaded or _train(run, dataset, devices, progress, timer, job, staged)
+        say("evaluating")
+        evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
+        other = baseline.evaluate_baseline(opened, dataset, lambda: devices, timer) if opened is not None else None
+        comparison, verdicts = baseline.judge(run.gates, evaluation, other)
+        say("inspecting")
+        inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
+        gathered = Gathered(
+            dataset, got.history, evaluation, inspected, got.network.pixels, other, comparison, verdicts
+        )
         stages.save_model(got, staged)
         write_json(staged / "metrics.json", baseline.metrics(evaluation.to_json(), comparison, verdicts))
         evaluation.per_image().save(staged / PREDICTIONS)
@@ -250,8 +299,14 @@ def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
     checks.formats(settings.formats)
     checks.gates(settings.gates, settings.baseline)
     templates.environment(settings.templates)
-    run = finished.read(settings.run_dir, per_image=settings.baseline is not None)
-    kept = None if "pdf" in settings.formats else _kept(settings.run_dir, run)  # a PDF left as it was
+    with folder.claimed(settings.run_dir, settings.command):
+        run = finished.read(settings.run_dir, per_image=settings.baseline is not None)
+        kept = None if "pdf" in settings.formats else _kept(settings.run_dir, run)  # a PDF left as it was
+        folder.check_run_folder(settings.run_dir)  # nothing of anyone else's where render writes
+        return _render(settings, run, kept, say)
+
+
+def _render(settings: RenderSettings, run: finished.FinishedRun, kept: archive.Sealed | None, say: Say) -> Written:
     record = replace(run.record, title=settings.title or run.record.title)
     opened = baseline.open_baseline(settings.baseline, record.data) if settings.baseline is not None else None
     timer = Timer()

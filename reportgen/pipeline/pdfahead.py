@@ -9,14 +9,15 @@ meanwhile writes report.html and the manifest. The PDF is byte for byte the seri
 
 The child is this process's alone: it is killed with it (Linux's parent-death signal; elsewhere
 it finds its pipe closed and leaves without writing), killed and reaped by `PdfAhead.__exit__`
-whenever the command ends before it has finished (an error, Ctrl-C, SIGTERM: run/folder.py turns
-SIGTERM into an exception so the staging folder is removed), and it writes only through a
-temporary file and a rename inside the staging folder. An error in the child is raised again
+whenever the command ends before it has finished (an error; Ctrl-C or SIGTERM, which the command
+line raises as exceptions: cli/main.py), before the staging folder is removed, and it writes
+only through a temporary file and a rename inside the staging folder. An error in the child is raised again
 here, as the same exception, so the command fails as the serial one would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -31,6 +32,7 @@ from reportgen.report import pdf
 from reportgen.run import archive, files
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _GO, _STOP = b"1", b"0"
 _MAX_ERROR = 1 << 16  # bytes of a pickled exception coming back
 
@@ -42,8 +44,8 @@ def forkable() -> bool:
 
 def _die_with(parent: int) -> None:
     if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        with contextlib.suppress(AttributeError, OSError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the signal was asked for
         os._exit(1)
 
@@ -82,13 +84,21 @@ class PdfAhead:
         parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        # Forked with SIGINT and SIGTERM blocked, so that none reaches the child before it has
+        # put away the command's handlers (as the figure workers are: figures/pool.py).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() == parent:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:  # the child: it never returns, and runs none of the parent's cleanup
             status = 1
             try:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler
                 _die_with(parent)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 os.close(go_w)
                 os.close(err_r)
                 document = pdf.layout(values, staged, user_templates)

@@ -24,6 +24,7 @@ from reportgen.run import archive, files, inspection
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation, score
 from reportgen.run.files import MANIFEST
+from reportgen.run.folder import CHECKPOINTS
 from reportgen.run.gates import Verdict
 from reportgen.run.history import History, training_seconds
 from reportgen.run.inspection import WORST, Case, Inspection
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from reportgen.net.model import LeNet, Network
     from reportgen.net.saved import Files
     from reportgen.net.train import Progress
-
-CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +207,15 @@ def train(
     progress: Progress | None,
     timer: Timer,
     job: Job | None = None,
+    checkpoints: Path | None = None,
 ) -> Obtained:
+    """Train as `run` says; each epoch's checkpoint into `checkpoints` (--resume reads the one
+    there: the staging folder's copy of the run folder's), none if None."""
     from reportgen.net import checkpoint, model
     from reportgen.net.train import TrainConfig, fit
 
     config = run.train or TrainConfig()
-    checkpoints = Path(run.out) / CHECKPOINTS
-    resumed_after = (checkpoint.saved_epoch(checkpoints) or 0) if run.resume else 0
+    resumed_after = (checkpoint.saved_epoch(checkpoints) or 0) if run.resume and checkpoints is not None else 0
     with timer.stage("train", **asdict(config), devices=len(devices), resume=run.resume):
         net, history = fit(
             dataset,
@@ -224,6 +225,7 @@ def train(
             resume=run.resume,
             progress=progress,
             job=job,
+            shown_as=Path(run.out) / CHECKPOINTS,
         )
     training = config.describe()
     if job is not None:

@@ -3,7 +3,8 @@
 
 The HTML (`report.html.j2`) and the PDF (`pdf.html.j2`) both extend `base.html.j2` and
 include the same section partials; overriding one partial keeps the rest. Templates run
-sandboxed: they read the values and call the filters they are given, nothing else.
+sandboxed: they read the values and call the filters they are given, nothing else; they are
+read only from regular files inside their folders and render within a budget (budget.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from reportgen.errors import RenderError
+from reportgen.report.budget import Budgeted, FolderLoader, OverBudget
 from reportgen.report.filters import FILTERS
 
 HTML_TEMPLATE = "report.html.j2"
@@ -35,13 +36,14 @@ def builtin_templates() -> Path:
     return folder
 
 
-def environment(templates: Path | None = None) -> jinja2.Environment:
+def environment(templates: Path | None = None) -> Budgeted:
     """Sandboxed Jinja with autoescape, strict undefined values, the number filters, and
     the user's folder searched before the built-in one.
 
     Reports are built in CI from templates under review, so a template may read the values
     it is given and call the filters, but reach nothing else (no attributes starting with
-    "_", no method that changes a value): ImmutableSandboxedEnvironment.
+    "_", no method that changes a value): Jinja's ImmutableSandboxedEnvironment, counting
+    what the template spends; no file outside the folders, not even through a link.
     """
     folders = []
     if templates is not None:
@@ -50,8 +52,8 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
             raise RenderError(f"{templates}: no such templates folder")
         folders.append(templates)
     folders.append(builtin_templates())
-    env = ImmutableSandboxedEnvironment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
+    env = Budgeted(
+        loader=jinja2.ChoiceLoader([FolderLoader(f) for f in folders]),
         autoescape=True,  # a title like "<script>" is text, not markup
         undefined=jinja2.StrictUndefined,  # a misspelt name is an error, not an empty string
         # Not trim_blocks: a newline after "{% endif %}" in prose is the space between words.
@@ -59,7 +61,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(FILTERS)
-    return env
+    return env.bound()
 
 
 def _user_frame(error: BaseException, templates: Path | None) -> str | None:
@@ -88,12 +90,18 @@ def render_page(name: str, values: dict[str, Any], templates: Path | None = None
     """
     env = environment(templates)
     try:
-        return env.get_template(name).render(values)
+        with env.spending():
+            return env.get_template(name).render(values)
+    except OverBudget as e:
+        stopped = _user_frame(e, templates) or name
+        raise RenderError(f"{stopped}: rendering stopped: {e} (the budget of a report's templates)") from e
     except Exception as e:
         where = _user_frame(e, templates)
         if where is None:
             raise
         message = e.message if isinstance(e, jinja2.TemplateError) else str(e)
+        if isinstance(e, jinja2.TemplateNotFound):  # its message is the bare name
+            message = f"no template {e.name!r} in the templates folders (a name outside them never is)"
         kind = "refused by the sandbox: " if isinstance(e, jinja2.exceptions.SecurityError) else ""
         raise RenderError(f"{where}: {kind}{message or type(e).__name__}") from e
 

@@ -93,8 +93,13 @@ def recorded(folder: Path) -> str:
         )
     if path.stat().st_size > _MOST:
         raise ReportgenError(f"{path}: not a checksum file ({path.stat().st_size} bytes)")
-    found = _LINE.fullmatch(path.read_bytes().decode("ascii", errors="replace"))
-    if found is None:
+    return digest_line(path.read_bytes(), path)
+
+
+def digest_line(data: bytes, path: Path) -> str:
+    """The SHA-256 in a sidecar's bytes (read from `path`), refused unless sha256sum's line."""
+    found = _LINE.fullmatch(data[:_MOST].decode("ascii", errors="replace"))
+    if found is None or len(data) > _MOST:
         raise ReportgenError(f"{path}: not sha256sum's line for {PDF}")
     return found[1]
 

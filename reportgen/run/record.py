@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import platform
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -225,6 +227,34 @@ def manifest(
     return {**record.to_json(), **jsonable(more), archive.KEY: pdf.to_json(), "files": files}
 
 
+def _kept(earlier: dict[str, Any], staged: Path, folder: Path | None = None) -> dict[str, Any]:
+    """The entries of an earlier manifest that stay true once `staged` is swapped in: not under
+    a name staged (a staged figures/ replaces the old one whole, figures gone with it), and,
+    given the `folder`, still there."""
+    replaced = set(os.listdir(staged))
+    return {
+        name: entry
+        for name, entry in earlier.items()
+        if _plain(name, entry) and name.split("/")[0] not in replaced and (folder is None or (folder / name).is_file())
+    }
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _plain(name: Any, entry: Any) -> bool:
+    """An entry as reportgen writes it: a relative name inside the run, and its SHA-256. An
+    earlier manifest may be someone else's: nothing else is carried into the new one."""
+    return (
+        isinstance(name, str)
+        and not name.startswith("/")
+        and all(part not in ("", ".", "..") for part in name.split("/"))
+        and isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and _SHA256.fullmatch(entry["sha256"]) is not None
+    )
+
+
 def write_manifest(
     staged: Path, record: RunRecord, keep: Path | None = None, pdf: archive.Sealed | None = None
 ) -> dict[str, Any]:
@@ -235,7 +265,7 @@ def write_manifest(
     if keep is not None and (keep / MANIFEST).is_file():
         earlier = read_json(keep / MANIFEST).get("files")
         if isinstance(earlier, dict):
-            table = {**{k: v for k, v in earlier.items() if k not in table and (keep / k).is_file()}, **table}
+            table = {**_kept(earlier, staged, keep), **table}
     body = manifest(record, dict(sorted(table.items())), pdf)
     write_json(staged / MANIFEST, body)
     return body
@@ -249,7 +279,7 @@ def write_rendered_manifest(
     unchanged, recorded beside the new ones."""
     rendered = {key: getattr(again, key) for key in ("command", "created", "arguments", "versions", "timings")}
     listed = previous.get("files")
-    table = {**(listed if isinstance(listed, dict) else {}), **file_table(staged)}
+    table = {**_kept(listed if isinstance(listed, dict) else {}, staged), **file_table(staged)}
     body = manifest(record, table, pdf, rendered=rendered)
     write_json(staged / MANIFEST, body)
     return body

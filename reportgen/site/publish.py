@@ -3,14 +3,16 @@ site as it was; what an earlier site wrote and this one does not is removed."""
 
 from __future__ import annotations
 
-import os
-import shutil
+import functools
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reportgen.errors import ReportgenError
 from reportgen.report import templates as report_templates
+from reportgen.report.filters import shown_command, shown_path
 from reportgen.run import files
 from reportgen.run import folder as run_folder
 from reportgen.site.index import (
@@ -25,7 +27,7 @@ from reportgen.site.index import (
     context,
     make_index,
 )
-from reportgen.site.runs import Run, gather
+from reportgen.site.runs import Run, gather, published_bytes
 
 if TYPE_CHECKING:
     from reportgen.report.figures.style import Figure
@@ -42,8 +44,9 @@ def _earlier_site(site: Path) -> frozenset[str] | None:
     wrote = body.get("files")
     if not isinstance(wrote, list):
         return None
-    # Plain names only: a hand-edited index.json must not point the clean-up elsewhere.
-    return frozenset(f for f in wrote if isinstance(f, str) and f and f == Path(f).name and f not in (".", ".."))
+    # Only names a site writes: a hand-edited index.json (or a pull request's) must not point
+    # the clean-up at a file of the user's (a CNAME beside the site, say) or anywhere else.
+    return frozenset(f for f in wrote if isinstance(f, str) and f in WRITTEN)
 
 
 def check_site(site: Path, folders: Sequence[Path]) -> frozenset[str]:
@@ -68,26 +71,35 @@ def check_site(site: Path, folders: Sequence[Path]) -> frozenset[str]:
 def _swap_in(earlier: frozenset[str]) -> Callable[[Path, Path], None]:
     """How the staged site replaces the old one: each entry it writes replaced whole (so a
     run no longer given goes with the old runs/), and what only the earlier site wrote removed."""
+    return functools.partial(run_folder.publish, remove=earlier, order=WRITTEN)
 
-    def finish(staged: Path, site: Path) -> None:
-        site.mkdir(parents=True, exist_ok=True)
-        for name in WRITTEN:
-            run_folder.replace_entry(staged / name, site / name, staged)
-        for name in sorted(earlier - set(WRITTEN)):
-            stale = site / name
-            if stale.is_dir() and not stale.is_symlink():
-                os.replace(stale, staged / f".stale-{name}")  # deleted with the staging folder
-            elif stale.exists() or stale.is_symlink():
-                stale.unlink()
 
-    return finish
+def published_json(value: Any, key: str = "") -> Any:
+    """A run's manifest.json or metrics.json as the site shows it: every absolute path of the
+    building machine shortened to "…/name" (the command line word by word), as the reports do."""
+    if isinstance(value, dict):
+        return {k: published_json(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [published_json(v) for v in value]
+    if isinstance(value, str):
+        return shown_command(value) if key == "command" else shown_path(value)
+    return value
 
 
 def _copy(run: Run, into: Path) -> None:
+    """The run's files: each read again and checked against its manifest (the bytes checked
+    when the run was read); manifest.json and metrics.json without the machine's paths."""
+    manifest = published_json(run.manifest)
     for name in run.files:
-        target = into / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run.folder / name, target)  # the bytes only: no times or modes to differ
+        if name == files.MANIFEST:
+            continue
+        data = published_bytes(run.folder, name, run.manifest, checked=True)  # when the run was read
+        if name == "metrics.json":
+            text = json.dumps(files.jsonable(published_json(run.metrics)), indent=2, allow_nan=False) + "\n"
+            data = text.encode()
+            manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        files.write_bytes(into / name, data)
+    files.write_json(into / files.MANIFEST, manifest)
 
 
 def write(
@@ -102,11 +114,24 @@ def write(
         files.write_bytes(staged / INDEX_HTML, html.encode())
 
 
-def build(folders: Sequence[Path], site: Path, title: str | None = None, templates: Path | None = None) -> Index:
-    """`reportgen site`: read every run, then draw, render and write the site in one swap."""
+def build(
+    folders: Sequence[Path],
+    site: Path,
+    title: str | None = None,
+    templates: Path | None = None,
+    command: str = "reportgen site",
+) -> Index:
+    """`reportgen site`: read every run, then draw, render and write the site in one swap,
+    one writer of the site at a time (`command` says who, to a second one)."""
+    site = Path(site)
+    run_folder.check_out(site)
+    with run_folder.claimed(site, command):
+        return _build(folders, site, title, templates)
+
+
+def _build(folders: Sequence[Path], site: Path, title: str | None, templates: Path | None) -> Index:
     from reportgen.report.figures.site import accuracy_chart  # matplotlib: only once there is a site to draw
 
-    site = Path(site)
     earlier = check_site(site, folders)
     report_templates.environment(templates)  # a bad --templates fails before any run is read
     runs = gather(folders)

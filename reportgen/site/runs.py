@@ -4,6 +4,7 @@ is written if it is not a finished run."""
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,14 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.errors import DataError
-from reportgen.run import archive, files, schema
+from reportgen.run import archive, files, paths, schema
 from reportgen.run import folder as run_folder
 from reportgen.run.evaluation import Evaluation
 from reportgen.run.history import History, training_seconds
 from reportgen.run.record import RunRecord, moment
+from reportgen.site import markup, pdf
 
 NEEDED = (files.MANIFEST, "metrics.json", "report.html")  # a finished run has them all
 COPIED = ("report.html", archive.PDF, "metrics.json", files.MANIFEST)  # and figures/, and the PDF's sidecar
+FIGURES = "figures"
+FIGURE_KINDS = (".svg", ".png")
+READ = (*COPIED, archive.SIDECAR, "history.json", FIGURES)  # what site reads of a run
+MAX_BYTES = 256 * 2**20  # one published file; the default report.html is about 2 MB
+WHAT = "a run folder that site publishes"
 
 
 # -- a run's comparison with its baseline and its gates, as metrics.json keeps them ---------
@@ -115,22 +122,80 @@ class Run:
     training_seconds: float | None
     epochs: int | None  # None: not known
     files: tuple[str, ...]  # what the site copies, relative to the folder, sorted
+    manifest: dict[str, Any]  # manifest.json and metrics.json as read: the site writes its own copies
+    metrics: dict[str, Any]
+
+
+def _refuse_links(folder: Path) -> None:
+    """A run's entries that site reads are regular files and folders, not links: a link to
+    /etc/passwd is not published, nor `figures -> ~/.ssh` listed in a message."""
+    for name in READ:
+        path = folder / name
+        if path.is_symlink():
+            raise DataError(f"{path}: a symbolic link; {WHAT} may hold only regular files and folders")
+        if os.path.lexists(path) and not (path.is_file() or path.is_dir()):
+            raise DataError(f"{path}: not a regular file or folder; {WHAT} may hold only regular files and folders")
 
 
 def _files(folder: Path, manifest: dict[str, Any]) -> tuple[str, ...]:
-    """The files to copy; each one the manifest lists must still be what the run wrote, and
-    report.pdf what its sidecar says (copied with it, so the site's copy can be checked too)."""
-    listed = manifest.get("files")
-    listed = listed if isinstance(listed, dict) else {}
-    pdf = archive.sealed(manifest, str(folder / files.MANIFEST))
+    """The files to copy: those of COPIED there are, the figures (SVG or PNG), and report.pdf's
+    sidecar where the manifest's "pdf" entry vouches for the PDF through it."""
     names = [name for name in COPIED if (folder / name).is_file()]
-    figures = folder / "figures"
-    if figures.is_dir():
-        names += [f"figures/{p.name}" for p in sorted(figures.iterdir()) if p.is_file() and not p.name.startswith(".")]
-    run_folder.check_listed(folder, listed, [name for name in names if name != files.MANIFEST], pdf)
-    if archive.PDF in names and archive.PDF not in listed and pdf is not None:
-        names.append(archive.SIDECAR)  # checked with the PDF just now
+    if _sealed(folder, manifest, archive.PDF) and archive.PDF in names:
+        names.append(archive.SIDECAR)
+    if (folder / FIGURES).is_dir():
+        for name in paths.files_inside(folder, FIGURES, WHAT):
+            if name.startswith("."):
+                continue
+            if not name.endswith(FIGURE_KINDS):
+                raise DataError(
+                    f"{folder / FIGURES / name}: not a figure (.svg or .png); {WHAT} publishes no other file"
+                )
+            names.append(f"{FIGURES}/{name}")
     return tuple(sorted(names))
+
+
+def _sealed(folder: Path, manifest: dict[str, Any], name: str) -> bool:
+    """Whether `name` is report.pdf or its sidecar, vouched for by the sidecar (run/archive.py)
+    rather than by the manifest's file table (the PDF carries the manifest)."""
+    listed = manifest.get("files")
+    return (
+        name in (archive.PDF, archive.SIDECAR)
+        and not (isinstance(listed, dict) and name in listed)
+        and archive.sealed(manifest, str(folder / files.MANIFEST)) is not None
+    )
+
+
+def published_bytes(folder: Path, name: str, manifest: dict[str, Any], checked: bool = False) -> bytes:
+    """A run's file as site publishes it: read with no link on the way, the bytes its
+    manifest (or, for report.pdf, its sidecar) recorded, or refused; and, for a page, an SVG
+    or a PDF, nothing that runs script or loads from outside the run (site/markup.py,
+    site/pdf.py), unless `checked` already: the same SHA-256 is the same bytes."""
+    data = paths.read_inside(folder, name, WHAT, limit=MAX_BYTES)
+    digest = hashlib.sha256(data).hexdigest()
+    if not _sealed(folder, manifest, name):
+        listed = manifest.get("files")
+        run_folder.check_recorded(folder, listed if isinstance(listed, dict) else {}, name, digest)
+    elif name == archive.PDF and archive.recorded(folder) != digest:
+        raise DataError(f"{folder / name}: differs from its {archive.SIDECAR} (changed after the run was built?)")
+    elif name == archive.SIDECAR and archive.digest_line(data, folder / name) != archive.recorded(folder):
+        raise DataError(f"{folder / name}: changed while it was read")
+    if checked:
+        return data
+    try:
+        if name.endswith(".html"):
+            markup.check_html(data, name)
+        elif name.endswith(".svg"):
+            markup.check_svg(data, page=name)
+        elif name.endswith(".pdf"):
+            pdf.check_pdf(data)
+        elif name.endswith(".png") and not data.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise markup.Unsafe("not a PNG image")
+    except markup.Unsafe as e:
+        raise DataError(
+            f"{folder / name}: {e}; site publishes nothing that runs script or loads from outside the run"
+        ) from e
+    return data
 
 
 def _history(folder: Path) -> History:
@@ -155,12 +220,17 @@ def read_run(folder: Path, name: str) -> Run:
     """One run folder into typed values; a folder that is not a finished run is refused."""
     folder = Path(folder)
     run_folder.check_finished(folder, NEEDED)
+    _refuse_links(folder)
     manifest = files.read_json(folder / files.MANIFEST)
     record = RunRecord.from_json(manifest, str(folder / files.MANIFEST))
     created_time(record.created, str(folder / files.MANIFEST))
     metrics = files.read_json(folder / "metrics.json")
     evaluation = Evaluation.from_json(metrics, str(folder / "metrics.json"))
     history = _history(folder)
+    names = _files(folder, manifest)
+    for file in names:  # all of them checked before anything is written; copied later
+        if file != files.MANIFEST:
+            published_bytes(folder, file, manifest)
     return Run(
         folder=folder,
         name=name,
@@ -169,7 +239,9 @@ def read_run(folder: Path, name: str) -> Run:
         extras=extras(metrics, str(folder / "metrics.json")),
         training_seconds=_training_seconds(record, history),
         epochs=_epochs(record, history),
-        files=_files(folder, manifest),
+        files=names,
+        manifest=manifest,
+        metrics=metrics,
     )
 
 

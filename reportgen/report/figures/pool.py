@@ -5,25 +5,61 @@ more: on two cores, two processes draw the whole set in a little over half the t
 workers are forked, so they start with the values already in memory and only a job's number
 and its finished Figure cross between processes. Where fork is not available (macOS and Windows
 start processes by spawning), or one core is all there is, the figures are drawn in turn.
+
+The workers never outlive the command: an interrupt (Ctrl-C, SIGTERM) ends them before it ends
+it, and on Linux each asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG), so
+not even a SIGKILL of the command leaves one behind. Ctrl-C reaches every process of the
+terminal's group: the workers ignore it and leave it to the command.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 from reportgen.report.figures.style import Figure
+from reportgen.run.swap import deferred_signals
 
 Job = Callable[[], Figure]
 
 _jobs: list[Job] = []  # what forked workers inherit; set only while a pool runs
+_parent = 0  # the pid that forked them
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_PR_SET_PDEATHSIG = 1
 
 
 def _run(index: int) -> Figure:
     return _jobs[index]()
+
+
+def _start_worker() -> None:
+    """A worker's first act (it starts with SIGINT and SIGTERM blocked, as its parent forked it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command decides what Ctrl-C does
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler, which it inherited
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(AttributeError, OSError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != _parent:  # the parent died before the request above took effect
+        os._exit(1)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    """Stop every worker now (they draw, and shutdown would wait for each job they hold)."""
+    with deferred_signals():
+        # ProcessPoolExecutor has no public way to stop its workers before Python 3.14.
+        processes = list(getattr(pool, "_processes", {}).values())
+        for process in processes:
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for process in processes:
+            process.join()
 
 
 def workers() -> int:
@@ -53,13 +89,24 @@ def draw(jobs: list[Job], processes: int | None = None, meanwhile: Callable[[], 
         if meanwhile is not None:
             meanwhile()
         return [job() for job in jobs]
-    global _jobs
-    _jobs = jobs
+    global _jobs, _parent
+    _jobs, _parent = jobs, os.getpid()
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker)
     try:
-        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+        # The workers are forked inside map(), from this thread: with the signals blocked here,
+        # each starts with them blocked until _start_worker has set its own handling.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
             drawn = pool.map(_run, range(len(jobs)))  # submitted now, collected below
-            if meanwhile is not None:
-                meanwhile()
-            return list(drawn)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if meanwhile is not None:
+            meanwhile()
+        figures = list(drawn)
+    except BaseException:
+        _end(pool)
+        raise
     finally:
         _jobs = []
+    pool.shutdown()
+    return figures
