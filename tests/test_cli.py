@@ -273,6 +273,8 @@ def test_library_chatter_stays_out_of_a_default_run(runner, monkeypatch, trained
         "build",
         "--model",
         str(trained_run),
+        "--train-limit",
+        "1000",
         "--test-limit",
         "200",
         "--format",

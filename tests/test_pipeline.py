@@ -18,6 +18,9 @@ from reportgen import layers, notebook
 from reportgen.cli import main
 
 QUICK = ["--epochs", "1", "--train-limit", "3000", "--test-limit", "1000"]
+# A saved model's run on QUICK's data: the explanations search the training images loaded
+# for neighbours, and all 60,000 would add seconds to every such test.
+LIMITS = ["--train-limit", "3000", "--test-limit", "1000"]
 
 
 def refuse_nan(text: str):
@@ -43,6 +46,8 @@ def test_build_writes_every_file_and_the_manifest_matches_them(built):
         "metrics.json",
         "history.json",
         "inspection.npz",
+        "attributions.npz",
+        "features.npz",
         "model/lenet-symbol.json",
         "model/lenet-0001.params",
         "manifest.json",
@@ -61,7 +66,7 @@ def test_build_writes_every_file_and_the_manifest_matches_them(built):
     assert manifest["command"].startswith("reportgen build")
     assert manifest["arguments"]["train_limit"] == 3000
     assert manifest["data"]["files"] == notebook.MNIST_SHA256
-    assert {"data", "train", "evaluate", "inspect", "figures", "render"} <= manifest["timings"].keys()
+    assert {"data", "train", "evaluate", "inspect", "explain", "figures", "render"} <= manifest["timings"].keys()
     assert manifest["contexts"] == ["cpu(0)"]
     assert not list(built.parent.glob(".report.tmp-*"))
 
@@ -119,7 +124,8 @@ def test_a_failing_build_leaves_the_previous_report_whole(built, tmp_path, runne
     broken.mkdir()
     (broken / "_summary.html.j2").write_text("{{ no_such_value }}")
     result = runner.invoke(
-        main, ["build", "--model", str(run), "--test-limit", "1000", "--templates", str(broken), "--out", str(run)]
+        main,
+        ["build", "--model", str(run), *LIMITS, "--templates", str(broken), "--out", str(run)],
     )
     assert result.exit_code == 2
     assert "_summary.html.j2" in result.stderr and "no_such_value" in result.stderr
@@ -140,8 +146,7 @@ def test_one_partial_overridden_the_rest_as_shipped(built, tmp_path, runner):
             "build",
             "--model",
             str(built),
-            "--test-limit",
-            "1000",
+            *LIMITS,
             "--format",
             "html",
             "--templates",
@@ -167,8 +172,7 @@ def test_build_with_a_saved_model_keeps_its_history(built, tmp_path, runner):
             "-q",
             "--model",
             str(built / "model"),
-            "--test-limit",
-            "1000",
+            *LIMITS,
             "--format",
             "html",
             "--case",
@@ -201,8 +205,7 @@ def test_evaluate_and_inspect_commands(built, tmp_path, runner):
             "-q",
             "--model",
             str(built),
-            "--test-limit",
-            "1000",
+            *LIMITS,
             "--case",
             "worst",
             "--case",
@@ -217,7 +220,7 @@ def test_evaluate_and_inspect_commands(built, tmp_path, runner):
         assert np.array_equal(saved["act2"][0], first["act2"][0])
     # This command's file, and those the evaluate before it wrote there, which the record keeps vouching for.
     listed = read_json(out / "manifest.json")["files"]
-    assert set(listed) == {"inspection.npz", "metrics.json", "predictions.npz"}
+    assert set(listed) == {"inspection.npz", "attributions.npz", "features.npz", "metrics.json", "predictions.npz"}
     for name, entry in listed.items():
         assert entry["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest(), name
 
@@ -268,7 +271,7 @@ def test_the_report_names_no_path_of_the_building_machine(built, tmp_path, runne
 
     shutil.copytree(built, tmp_path / "first")
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(main, ["build", "-q", "--model", "first", "--test-limit", "1000", "--out", "again"])
+    result = runner.invoke(main, ["build", "-q", "--model", "first", *LIMITS, "--out", "again"])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "again" / "report.html").read_text()
     pdf = PdfReader(tmp_path / "again" / "report.pdf")
@@ -397,6 +400,8 @@ def test_a_baseline_with_only_its_model_is_predicted_afresh(pair, tmp_path, runn
             "-q",
             "--model",
             str(run),
+            "--train-limit",
+            "2000",
             "--test-limit",
             "500",
             "--baseline",
@@ -519,6 +524,8 @@ def test_a_failed_gate_exits_3_after_writing_everything(pair, tmp_path, runner):
             "build",
             "--model",
             str(base),
+            "--train-limit",
+            "2000",
             "--test-limit",
             "500",
             "--baseline",
@@ -582,7 +589,7 @@ def test_evaluate_and_inspect_into_a_train_folder_make_a_run_to_render(trained_r
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     for command in (["evaluate"], ["inspect", "--case", "worst"]):
-        result = runner.invoke(main, [*command, "-q", "--model", str(run), "--test-limit", "1000", "--out", str(run)])
+        result = runner.invoke(main, [*command, "-q", "--model", str(run), *LIMITS, "--out", str(run)])
         assert result.exit_code == 0, result.output
     listed = read_json(run / "manifest.json")["files"]
     assert {"history.json", "metrics.json", "predictions.npz", "inspection.npz", "model/lenet-0001.params"} <= set(

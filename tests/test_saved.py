@@ -495,7 +495,8 @@ def test_the_scaling_comes_from_the_note_the_option_or_the_default(seed_model, t
 def test_a_report_on_the_seeds_saved_model(seed_model, small, tmp_path, monkeypatch):
     prefix, epoch, _ = seed_model
     out = tmp_path / "report"
-    args = ["build", "-q", "--model", str(prefix), "--pixels", "raw", "--test-limit", str(N), "--format", "html"]
+    args = ["build", "-q", "--model", str(prefix), "--pixels", "raw", "--train-limit", "3000", "--test-limit", str(N)]
+    args += ["--format", "html"]
     result = CliRunner().invoke(main, [*args, "--case", "worst", "--case", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())

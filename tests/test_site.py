@@ -49,7 +49,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     base = build(root / "base", *QUICK, "--format", "html")
     change = build(root / "change", "--epochs", "2", "--train-limit", "1000", "--test-limit", "300", "--seed", "7")
-    loaded = build(root / "loaded", "--model", str(base.resolve()), "--test-limit", "300", "--format", "html")
+    loaded = build(root / "loaded", "--model", str(base.resolve()), *QUICK[2:], "--format", "html")
     return {"base": base, "change": change, "loaded": loaded}
 
 
