@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
+import math
+import os
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -26,6 +28,13 @@ FILES = {
     "test_images": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
     "test_labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
 }
+
+
+def training_files(checksums: dict[str, str]) -> dict[str, str]:
+    """The training images' and labels' files of a checksum table (file name -> SHA-256)."""
+    names = FILES["train_images"] + FILES["train_labels"]
+    return {name: digest for name, digest in checksums.items() if name.removesuffix(".gz") in names}
+
 
 # How images enter a network: "unit" divides the 0-255 pixels by 255 (how reportgen trains),
 # "raw" feeds them as they are (how the seed trained). A model must be fed as it was trained.
@@ -94,38 +103,138 @@ def find_file(data_dir: Path, role: str) -> Path:
     raise DataError(f"{data_dir}: no {role.replace('_', ' ')} file (looked for {FILES[role][0]}[.gz])")
 
 
-def read_idx(path: Path, kind: str = "items") -> tuple[np.ndarray, str]:
-    """Read one IDX file, raw or gzip; return the array and the file's SHA-256."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror}") from e
-    digest = hashlib.sha256(raw).hexdigest()
-    if path.suffix == ".gz":
-        try:
-            # GzipFile, unlike gzip.decompress, refuses a stream cut short.
-            raw = gzip.GzipFile(fileobj=io.BytesIO(raw)).read()
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: not a readable gzip file ({e})") from e
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+# The largest IDX file read: MNIST holds 70,000 images, the largest MNIST-shaped sets (EMNIST,
+# infinite MNIST's 8.1 million) fewer than 10 million. The bound is checked from the header,
+# before anything is decompressed or allocated.
+MAX_ITEMS = 10_000_000
+MAX_BYTES = MAX_ITEMS * 28 * 28
+_CHUNK = 1 << 20
+# What LeNet takes: each kind's shape after the first axis, unsigned bytes, and how to say it.
+EXPECTED = {
+    "images": ((28, 28), "28x28 unsigned-byte images"),
+    "labels": ((), "a vector of unsigned-byte labels"),
+}
+
+
+class _Gunzip:
+    """A gzip file decompressed only as far as it is read: never more than the bytes asked for
+    (zlib's max_length), and each member's header parsed by zlib in C, so that a name field of
+    a gigabyte costs no loop in Python. A file may hold several members, as gzip allows, and
+    zero bytes between them."""
+
+    def __init__(self, file: io.BufferedIOBase) -> None:
+        self.file = file
+        self.inflate = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer, checked
+        self.fresh = True  # no byte of the current member fed yet
+
+    def _input(self) -> bytes:
+        """Compressed bytes to feed next; b"" at a clean end of the file."""
+        rest = b""
+        if self.inflate.eof:  # a member ended (its unused_data holds all that followed): another may follow
+            rest = self.inflate.unused_data
+            self.inflate, self.fresh = zlib.decompressobj(wbits=31), True
+        elif self.inflate.unconsumed_tail:  # input held back by max_length
+            return self.inflate.unconsumed_tail
+        while True:
+            chunk = rest or self.file.read(_CHUNK)
+            rest = b""
+            if not chunk:
+                if not self.fresh:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                return b""
+            if not self.fresh:
+                return chunk
+            chunk = chunk.lstrip(b"\0")  # gzip's padding between members
+            if chunk:
+                return chunk
+
+    def read(self, size: int) -> bytes:
+        out = bytearray()
+        while len(out) < size:
+            compressed = self._input()
+            if not compressed:
+                break
+            self.fresh = False
+            out += self.inflate.decompress(compressed, size - len(out))
+        return bytes(out)
+
+
+def _header(stream: io.BufferedIOBase | _Gunzip, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
+    """The element type and dimensions an IDX header declares."""
+    start = stream.read(4)
+    if len(start) < 4 or start[0] != 0 or start[1] != 0:
         raise DataError(f"{path}: not an IDX file (wrong magic number)")
-    type_code, ndim = raw[2], raw[3]
+    type_code, ndim = start[2], start[3]
     if type_code not in _DTYPES:
         raise DataError(f"{path}: unknown IDX element type 0x{type_code:02x}")
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
+    sizes = stream.read(4 * ndim)
+    if ndim == 0 or len(sizes) < 4 * ndim:
         raise DataError(f"{path}: truncated IDX header")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_DTYPES[type_code])
-    item_bytes = dtype.itemsize * int(np.prod(dims[1:], dtype=np.int64))
-    body = len(raw) - header
-    if body < dims[0] * item_bytes:
-        held = body // item_bytes if item_bytes else 0
-        raise DataError(f"{path}: truncated: header says {dims[0]} {kind}, file holds {held}")
-    if body > dims[0] * item_bytes:
-        raise DataError(f"{path}: {body - dims[0] * item_bytes} bytes after the last of {dims[0]} {kind}")
-    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return array, digest
+    return np.dtype(_DTYPES[type_code]), struct.unpack(f">{ndim}I", sizes)
+
+
+def _check(path: Path, kind: str, dtype: np.dtype, dims: tuple[int, ...]) -> int:
+    """The body's size in bytes the header promises, refused if it is not what `kind` must be."""
+    if kind in EXPECTED:
+        shape, text = EXPECTED[kind]
+        if dims[1:] != shape or dtype != np.uint8:
+            found = dims[1:] if kind == "images" else dims
+            raise DataError(f"{path}: expected {text}, found {dtype} {found}")
+    if dims[0] == 0:
+        raise DataError(f"{path}: holds no {kind}")
+    if dims[0] > MAX_ITEMS:
+        raise DataError(f"{path}: header says {dims[0]:,} {kind}; reportgen reads at most {MAX_ITEMS:,}")
+    size = dtype.itemsize * math.prod(dims)  # a Python int: no overflow
+    if size > MAX_BYTES:
+        raise DataError(f"{path}: header says {'x'.join(map(str, dims))} {dtype}, more than reportgen reads")
+    return size
+
+
+def _body(stream: io.BufferedIOBase | _Gunzip, size: int) -> bytearray:
+    """Up to `size` bytes, read in chunks: memory grows with what is there, not with what a
+    header claims."""
+    body = bytearray()
+    while len(body) < size:
+        chunk = stream.read(min(_CHUNK, size - len(body)))
+        if not chunk:
+            break
+        body += chunk
+    return body
+
+
+def read_idx(path: Path, kind: str = "items") -> tuple[np.ndarray, str]:
+    """Read one IDX file, raw or gzip; return the array and the file's SHA-256.
+
+    The header is read first (through a streaming decompressor for .gz) and checked: its
+    type, its dimensions (for "images" and "labels", what LeNet takes) and the size they
+    promise; then exactly that many bytes are read, and anything after them is refused. A
+    gzip bomb is refused after decompressing its header and body, never the whole of it.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as file:
+            stream: io.BufferedIOBase | _Gunzip = _Gunzip(file) if path.suffix == ".gz" else file
+            dtype, dims = _header(stream, path)
+            size = _check(path, kind, dtype, dims)
+            if stream is file:  # a raw file: its size says at once whether the body is all there
+                body_size = os.fstat(file.fileno()).st_size - file.tell()
+                if body_size > size:
+                    raise DataError(f"{path}: {body_size - size} bytes after the last of {dims[0]} {kind}")
+            body = _body(stream, size)
+            if len(body) < size:
+                held = len(body) // (size // dims[0]) if size else 0
+                raise DataError(f"{path}: truncated: header says {dims[0]} {kind}, file holds {held}")
+            if stream.read(1):
+                raise DataError(f"{path}: data after the last of {dims[0]} {kind}")
+            file.seek(0)
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
+    except FileNotFoundError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror}") from e
+    except (OSError, EOFError, zlib.error) as e:
+        if path.suffix == ".gz":
+            raise DataError(f"{path}: not a readable gzip file ({e})") from e
+        raise DataError(f"{path}: cannot read: {e}") from e
+    return np.frombuffer(body, dtype=dtype).reshape(dims), digest
 
 
 def _read_pair(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
@@ -133,12 +242,6 @@ def _read_pair(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict
     labels_path = find_file(data_dir, f"{split}_labels")
     images, images_sha = read_idx(images_path, "images")
     labels, labels_sha = read_idx(labels_path, "labels")
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-        raise DataError(f"{images_path}: expected 28x28 unsigned-byte images, found {images.dtype} {images.shape[1:]}")
-    if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise DataError(
-            f"{labels_path}: expected a vector of unsigned-byte labels, found {labels.dtype} {labels.shape}"
-        )
     if len(images) != len(labels):
         raise DataError(
             f"{images_path.name} holds {len(images)} images but {labels_path.name} holds {len(labels)} labels"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import IO, Any
 
 import click
@@ -15,17 +16,18 @@ NODE_LOST = 4  # another node of a distributed job died or hung: start the job a
 
 EXIT_CODES = {
     OK: "success",
-    INTERNAL: "internal failure",
+    INTERNAL: "internal failure (-v shows the traceback)",
     BAD_INPUT: "bad input or usage",
-    GATE_FAILED: "a gate (--fail-under, --max-drop, --fail-if-worse) failed (the run folder is written in full first)",
+    GATE_FAILED: "a gate (--fail-under, --max-drop, --fail-if-worse) failed; the run folder is written first",
     NODE_LOST: "another node of the distributed job died or hung",
 }
 
 
 def exit_codes(*codes: int) -> str:
-    """The help's line on exit codes: 0, 1 and 2, and those of `codes`."""
+    """The help's list of exit codes: 0, 1 and 2, and those of `codes`, one a line (click's
+    \\b keeps the lines as they are)."""
     shown = [OK, INTERNAL, BAD_INPUT, *codes]
-    return "Exit codes: " + ", ".join(f"{code} {EXIT_CODES[code]}" for code in shown) + "."
+    return "\b\nExit codes:\n" + "\n".join(f"  {code}  {EXIT_CODES[code]}" for code in shown)
 
 
 def reason(e: BaseException) -> str:
@@ -43,13 +45,23 @@ def reason(e: BaseException) -> str:
     return last[:200]
 
 
+LONGEST = 1000  # characters of an error line; the rest of a value from outside is cut
+
+
+def one_line(text: str) -> str:
+    """A message as one line: control characters from outside (a newline in a node's name, a
+    terminal's escape) shown escaped, and no longer than LONGEST characters."""
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= LONGEST else text[: LONGEST - 1] + "\u2026"
+
+
 class ReportgenError(click.ClickException):
     """Bad input: a one-line message on stderr and exit code 2."""
 
     exit_code = BAD_INPUT
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
+        click.echo(f"error: {one_line(self.format_message())}", err=True, file=file)
 
 
 class DataError(ReportgenError):

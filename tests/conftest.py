@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 from reportgen import data, notebook
 from reportgen.data import DataRecord
@@ -26,10 +27,34 @@ BY_CLASS_KEYS = [key for key, _ in BY_CLASS]
 
 MNIST = data.DEFAULT_DATA_DIR
 
+# The fuzz tests (test_fuzz.py) run the same examples on every machine: derandomized, no
+# example database written into the checkout, a deadline per example (ms) far above their
+# time; drawing arrays may be slow on a busy machine, which is no failure of the readers.
+settings.register_profile(
+    "reportgen",
+    derandomize=True,
+    database=None,
+    deadline=2000,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("reportgen")
+
 
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+def one_line_error(result, *fragments: str) -> None:
+    """Exit code 2, a single 'error: ...' line on stderr holding each fragment, no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="session")

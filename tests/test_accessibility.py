@@ -73,7 +73,7 @@ def pages(trained_run, tmp_path_factory) -> dict[str, Path]:
     model: the section is drawn all the same), and the site's index.html of both."""
     root = tmp_path_factory.mktemp("a11y")
     alone, against, site = root / "alone", root / "against", root / "site"
-    common = ["--model", str(trained_run), "--train-limit", "3000", "--test-limit", "300", "--format", "html"]
+    common = ["--model", str(trained_run), "--test-limit", "300", "--format", "html"]
     _invoke("build", "-q", *common, "--out", str(alone))
     _invoke("build", "-q", *common, "--baseline", str(alone), "--out", str(against))
     _invoke("site", "-q", str(alone), str(against), "--out", str(site))

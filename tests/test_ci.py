@@ -205,7 +205,7 @@ def ci_run(trained_run, tmp_path_factory) -> dict[str, Path]:
     step.write_text("## an earlier step\n")
     env = {"GITHUB_STEP_SUMMARY": str(step)}
     alone = root / "alone"
-    common = ["--model", str(trained_run), "--train-limit", "3000", "--test-limit", "300", "--format", "html"]
+    common = ["--model", str(trained_run), "--test-limit", "300", "--format", "html"]
     result = invoke(
         [
             "build",
@@ -279,7 +279,7 @@ def test_train_evaluate_and_inspect_append_theirs(trained_run, tmp_path):
     last = json.loads((out / "history.json").read_text())["epochs"][-1]["test_accuracy"]
     assert f"Trained 1 epoch: test accuracy after the last, {100 * last:.2f}%." in (tmp_path / "t.md").read_text()
     for command in (["evaluate"], ["inspect", "--case", "3"]):
-        result = invoke([*command, "-q", "--model", str(out), *quick, "--out", str(out)], env)
+        result = invoke([*command, "-q", "--model", str(out), "--test-limit", "200", "--out", str(out)], env)
         assert result.exit_code == 0, result.output
     text = step.read_text()
     accuracy = json.loads((out / "metrics.json").read_text())["overall"]["accuracy"]
@@ -302,7 +302,8 @@ def test_train_evaluate_and_inspect_append_theirs(trained_run, tmp_path):
 def test_a_file_in_a_missing_folder_is_refused_before_any_work(trained_run, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     args = [str(trained_run) if a == "MODEL" else a for a in args]
-    result = invoke([*args, "--train-limit", "500", "--out", "out"])
+    limit = ["--train-limit", "500"] if args[0] in ("train", "build") else ["--test-limit", "200"]
+    result = invoke([*args, *limit, "--out", "out"])
     assert result.exit_code == 2, result.output
     option = "--junit" if "--junit" in args else "--summary"
     assert result.stderr.startswith(f"error: Invalid value for '{option}'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def test_every_command_has_help_with_exit_codes(runner, command):
     result = runner.invoke(main, [command, "--help"])
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    assert "Exit codes: 0 success, 1 internal failure, 2 bad input or usage" in text
+    assert "Exit codes: 0 success 1 internal failure (-v shows the traceback) 2 bad input or usage" in text
     if command in ("build", "render"):  # the commands with gates
         assert "3 a gate (--fail-under, --max-drop, --fail-if-worse) failed" in text
         assert "--fail-if-worse" in text and "--baseline RUN_DIR" in text
@@ -55,7 +56,7 @@ def test_every_command_has_help_with_exit_codes(runner, command):
 
 def test_the_main_help_lists_exit_code_3(runner):
     text = " ".join(runner.invoke(main, ["--help"]).output.split())
-    assert "2 bad input or usage, 3 a gate (--fail-under, --max-drop, --fail-if-worse) failed" in text
+    assert "2 bad input or usage 3 a gate (--fail-under, --max-drop, --fail-if-worse) failed" in text
 
 
 def test_version_and_fast_help():
@@ -220,16 +221,33 @@ def test_an_internal_failure_exits_1_with_one_line(runner, monkeypatch, tmp_path
     assert "Traceback" in result.stderr
 
 
-def test_resume_through_the_cli_matches_an_uninterrupted_run(runner, tmp_path):
-    common = ["--train-limit", "1000", "--test-limit", "200", "-q"]
-    assert runner.invoke(main, ["train", "--epochs", "2", "--out", str(tmp_path / "a"), *common]).exit_code == 0
-    assert runner.invoke(main, ["train", "--epochs", "1", "--out", str(tmp_path / "b"), *common]).exit_code == 0
-    result = runner.invoke(main, ["train", "--epochs", "2", "--resume", "--out", str(tmp_path / "b"), *common])
+def test_resume_through_the_cli_matches_an_uninterrupted_run(runner, tmp_path, caplog):
+    """--resume says what it did (the log, on stderr in a terminal): resuming at epoch N,
+    already at epoch N; past --epochs it is refused."""
+    common = ["--train-limit", "1000", "--test-limit", "200"]
+    b = tmp_path / "b"
+    assert runner.invoke(main, ["train", "-q", "--epochs", "2", "--out", str(tmp_path / "a"), *common]).exit_code == 0
+    assert runner.invoke(main, ["train", "-q", "--epochs", "1", "--out", str(b), *common]).exit_code == 0
+    caplog.set_level(logging.INFO, logger="reportgen")
+    result = runner.invoke(main, ["train", "--epochs", "2", "--resume", "--out", str(b), *common])
     assert result.exit_code == 0, result.output
+    assert f"resuming at epoch 2 of 2 (the checkpoint of epoch 1 in {b / '.checkpoint'})" in caplog.messages
+    # The model's training time: this run's training stage and the epoch the checkpoint brought.
+    manifest, first = (json.loads((b / name).read_text()) for name in ("manifest.json", "history.json"))
+    brought = first["epochs"][0]["seconds"] + first["epochs"][0]["eval_seconds"]
+    assert manifest["trained_on"]["seconds"] == pytest.approx(manifest["timings"]["train"] + brought, abs=2e-3)
     a = mx.nd.load(str(tmp_path / "a/model/lenet-0002.params"))
-    b = mx.nd.load(str(tmp_path / "b/model/lenet-0002.params"))
-    assert a.keys() == b.keys()
-    assert all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in a)
+    b2 = mx.nd.load(str(b / "model/lenet-0002.params"))
+    assert a.keys() == b2.keys()
+    assert all(np.array_equal(a[k].asnumpy(), b2[k].asnumpy()) for k in a)
+    caplog.clear()
+    result = runner.invoke(main, ["train", "--epochs", "2", "--resume", "--out", str(b), *common])
+    assert result.exit_code == 0, result.output
+    assert f"already at epoch 2 of 2 (the checkpoint in {b / '.checkpoint'}): nothing to train" in caplog.messages
+    assert "epoch 1/" not in result.stderr and "epoch 2/" not in result.stderr  # no progress bar: nothing trained
+    result = runner.invoke(main, ["train", "--epochs", "1", "--resume", "--out", str(b), *common])
+    one_line_error(result, f"--epochs 1: the checkpoint in {b / '.checkpoint'} is already at epoch 2; give --epochs 2")
+    assert (b / "model/lenet-0002.params").is_file()  # the run stays as it was
 
 
 def test_an_out_that_is_a_file_is_refused_before_training(runner, tmp_path):
@@ -273,8 +291,6 @@ def test_library_chatter_stays_out_of_a_default_run(runner, monkeypatch, trained
         "build",
         "--model",
         str(trained_run),
-        "--train-limit",
-        "1000",
         "--test-limit",
         "200",
         "--format",

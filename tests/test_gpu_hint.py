@@ -89,17 +89,7 @@ def test_train_and_build_say_it(trained_run, tmp_path, monkeypatch, command):
     fake_smi(tmp_path, monkeypatch, ["GPU 0: NVIDIA A10G (UUID: GPU-0000)"])
     args = {
         "train": ["train", "--epochs", "1", "--train-limit", "200", "--test-limit", "100"],
-        "build": [
-            "build",
-            "--model",
-            str(trained_run),
-            "--train-limit",
-            "500",
-            "--test-limit",
-            "100",
-            "--format",
-            "html",
-        ],
+        "build": ["build", "--model", str(trained_run), "--test-limit", "100", "--format", "html"],
     }[command]
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output

@@ -223,8 +223,7 @@ def test_the_same_context_gives_the_same_attachment_dates(rendered, data_files, 
 def built(trained_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pdfa") / "run"
     result = CliRunner().invoke(
-        main,
-        ["build", "-q", "--model", str(trained_run), "--train-limit", "3000", "--test-limit", "300", "--out", str(out)],
+        main, ["build", "-q", "--model", str(trained_run), "--test-limit", "300", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     return out

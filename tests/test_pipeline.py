@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,13 +15,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import digest
 
-from reportgen import layers, notebook
+from reportgen import data, layers, notebook
 from reportgen.cli import main
+from reportgen.report.filters import fmt_seconds
 
 QUICK = ["--epochs", "1", "--train-limit", "3000", "--test-limit", "1000"]
-# A saved model's run on QUICK's data: the explanations search the training images loaded
-# for neighbours, and all 60,000 would add seconds to every such test.
-LIMITS = ["--train-limit", "3000", "--test-limit", "1000"]
 
 
 def refuse_nan(text: str):
@@ -111,9 +110,12 @@ def test_render_gives_the_same_html_without_the_model(built, tmp_path, runner):
     assert manifest["pdf"] == {**read_json(built / "manifest.json")["pdf"], "current": False}  # left as it was
     # The time said is this rendering's, not the build's the manifest still records.
     took = sum(manifest["rendered"]["timings"].values())
-    assert result.stderr.strip().splitlines()[-1].endswith(f" in {took:.1f} s")
+    wrote, closing = result.stderr.strip().splitlines()[-2:]
+    assert wrote.endswith(f" in {took:.1f} s")
     # (not by comparing times: a loaded machine can make a rendering slower than the build was)
     assert "train" in manifest["timings"] and "train" not in manifest["rendered"]["timings"]
+    overall = read_json(run / "metrics.json")["overall"]  # and the run's result, read again
+    assert closing == f"test accuracy {overall['accuracy']:.2%}, kappa {overall['kappa']:.4f} (1,000 test images)"
 
 
 def test_a_failing_build_leaves_the_previous_report_whole(built, tmp_path, runner):
@@ -124,8 +126,7 @@ def test_a_failing_build_leaves_the_previous_report_whole(built, tmp_path, runne
     broken.mkdir()
     (broken / "_summary.html.j2").write_text("{{ no_such_value }}")
     result = runner.invoke(
-        main,
-        ["build", "--model", str(run), *LIMITS, "--templates", str(broken), "--out", str(run)],
+        main, ["build", "--model", str(run), "--test-limit", "1000", "--templates", str(broken), "--out", str(run)]
     )
     assert result.exit_code == 2
     assert "_summary.html.j2" in result.stderr and "no_such_value" in result.stderr
@@ -146,7 +147,8 @@ def test_one_partial_overridden_the_rest_as_shipped(built, tmp_path, runner):
             "build",
             "--model",
             str(built),
-            *LIMITS,
+            "--test-limit",
+            "1000",
             "--format",
             "html",
             "--templates",
@@ -164,15 +166,17 @@ def test_one_partial_overridden_the_rest_as_shipped(built, tmp_path, runner):
 
 
 def test_build_with_a_saved_model_keeps_its_history(built, tmp_path, runner):
+    """`build --model` of a run trained on 3,000 images: every training figure is that run's,
+    in the manifest, the report's sections, the console and a site of it; 60,000 nowhere."""
     out = tmp_path / "again"
     result = runner.invoke(
         main,
         [
             "build",
-            "-q",
             "--model",
             str(built / "model"),
-            *LIMITS,
+            "--test-limit",
+            "1000",
             "--format",
             "html",
             "--case",
@@ -190,6 +194,36 @@ def test_build_with_a_saved_model_keeps_its_history(built, tmp_path, runner):
     assert manifest["model"]["source"] == str(built / "model") and manifest["training"]["epochs"] == 1
     with np.load(out / "inspection.npz") as saved:
         assert saved["indices"][0] == 7 and len(saved["indices"]) == 2
+    first = read_json(built / "manifest.json")
+    assert manifest["training"] == first["training"]
+    assert manifest["trained_on"] == {"data": first["data"], "seconds": first["timings"]["train"]}
+    assert manifest["trained_on"]["data"]["train_images"] == 3000
+    # What this run read: the 3,000 training images the model learned from (the data figures
+    # show them), the 1,000 test images it was evaluated on.
+    assert (manifest["data"]["train_images"], manifest["data"]["test_images"]) == (3000, 1000)
+    html = (out / "report.html").read_text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "60,000 of 60,000" not in text and not re.search(r"(?<!of the )60,000 training images", text)
+    assert "Training images 3,000 of 60,000" in text  # the summary
+    assert f"Training time {fmt_seconds(first['timings']['train'])}" in text
+    assert "3,000 training images of the 60,000 in the file, those the model learned from" in text  # data
+    assert "1 epoch of batches of 100 over 3,000 of the 60,000 training images" in text  # training
+    assert "on 3,000 of the 60,000 training images of these same files" in text  # reproducibility
+    counts = np.bincount(data.load(train_limit=3000).train_y, minlength=10)
+    rare = int(counts.argmin())
+    assert f"the training set has the fewest {rare}s ({counts[rare]:,})" in text  # the class-count figure
+    # The console: what was loaded and what it learned from, then the test accuracy.
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"loaded lenet-symbol.json and lenet-0001.params from {built / 'model'} (epoch 1)")
+    assert "pixels unit (as reportgen trained it)" in lines[0]
+    assert lines[1].startswith("trained on 3,000 of the 60,000 training images, 1 epoch, in ")
+    overall = read_json(out / "metrics.json")["overall"]
+    assert lines[-1] == f"test accuracy {overall['accuracy']:.2%}, kappa {overall['kappa']:.4f} (1,000 test images)"
+    # A site of it says the same.
+    assert runner.invoke(main, ["site", "-q", str(out), "--out", str(tmp_path / "site")]).exit_code == 0
+    (row,) = read_json(tmp_path / "site" / "index.json")["runs"]
+    assert (row["train_images"], row["epochs"], row["training_seconds"]) == (3000, 1, first["timings"]["train"])
+    assert "on 3,000 images" in (tmp_path / "site" / "index.html").read_text()
 
 
 def test_evaluate_and_inspect_commands(built, tmp_path, runner):
@@ -205,7 +239,8 @@ def test_evaluate_and_inspect_commands(built, tmp_path, runner):
             "-q",
             "--model",
             str(built),
-            *LIMITS,
+            "--test-limit",
+            "1000",
             "--case",
             "worst",
             "--case",
@@ -271,7 +306,7 @@ def test_the_report_names_no_path_of_the_building_machine(built, tmp_path, runne
 
     shutil.copytree(built, tmp_path / "first")
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(main, ["build", "-q", "--model", "first", *LIMITS, "--out", "again"])
+    result = runner.invoke(main, ["build", "-q", "--model", "first", "--test-limit", "1000", "--out", "again"])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "again" / "report.html").read_text()
     pdf = PdfReader(tmp_path / "again" / "report.pdf")
@@ -400,8 +435,6 @@ def test_a_baseline_with_only_its_model_is_predicted_afresh(pair, tmp_path, runn
             "-q",
             "--model",
             str(run),
-            "--train-limit",
-            "2000",
             "--test-limit",
             "500",
             "--baseline",
@@ -524,8 +557,6 @@ def test_a_failed_gate_exits_3_after_writing_everything(pair, tmp_path, runner):
             "build",
             "--model",
             str(base),
-            "--train-limit",
-            "2000",
             "--test-limit",
             "500",
             "--baseline",
@@ -569,7 +600,9 @@ def test_a_failed_gate_exits_3_after_writing_everything(pair, tmp_path, runner):
 def test_baseline_gates_without_a_baseline_are_a_usage_error(tmp_path, runner, gate):
     result = runner.invoke(main, ["build", "--epochs", "1", *gate, "--out", str(tmp_path / "x")])
     assert result.exit_code == 2, result.output
-    assert f"{gate[0]} compare with a baseline: give --baseline RUN_DIR" in result.stderr
+    assert f"error: {gate[0]} judges this run against a baseline, and none was given: add --baseline RUN_DIR" in (
+        result.stderr
+    )
     assert not (tmp_path / "x").exists()
 
 
@@ -588,15 +621,53 @@ def test_a_run_folder_rewritten_by_train_is_not_rendered_as_one_run(built, tmp_p
 def test_evaluate_and_inspect_into_a_train_folder_make_a_run_to_render(trained_run, tmp_path, runner):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
+    said = {}
     for command in (["evaluate"], ["inspect", "--case", "worst"]):
-        result = runner.invoke(main, [*command, "-q", "--model", str(run), *LIMITS, "--out", str(run)])
+        result = runner.invoke(main, [*command, "--model", str(run), "--test-limit", "1000", "--out", str(run)])
         assert result.exit_code == 0, result.output
+        said[command[0]] = result.stderr.strip().splitlines()
+    for lines in said.values():  # each says what it loaded and what that model learned from
+        assert lines[0].startswith(f"loaded lenet-symbol.json and lenet-0001.params from {run / 'model'} (epoch 1)")
+        assert lines[1].startswith("trained on 3,000 of the 60,000 training images, 1 epoch")
+    overall = read_json(run / "metrics.json")["overall"]
+    closing = f"test accuracy {overall['accuracy']:.2%}, kappa {overall['kappa']:.4f} (1,000 test images)"
+    assert said["evaluate"][-1] == closing and not said["inspect"][-1].startswith("test accuracy")
+    manifest, trained = read_json(run / "manifest.json"), read_json(trained_run / "manifest.json")
+    assert manifest["trained_on"] == {"data": trained["data"], "seconds": trained["timings"]["train"]}
+    assert manifest["data"]["train_images"] == 3000 and manifest["training"] == trained["training"]
     listed = read_json(run / "manifest.json")["files"]
     assert {"history.json", "metrics.json", "predictions.npz", "inspection.npz", "model/lenet-0001.params"} <= set(
         listed
     )
     for name, entry in listed.items():  # what the record vouches for is what is on disk
         assert entry["sha256"] == hashlib.sha256((run / name).read_bytes()).hexdigest(), name
-    result = runner.invoke(main, ["render", "-q", str(run), "--format", "html"])
+    result = runner.invoke(main, ["render", str(run), "--format", "html"])
     assert result.exit_code == 0, result.output
-    assert (run / "report.html").is_file()
+    assert result.stderr.strip().splitlines()[-1] == closing  # render prints it too
+    text = " ".join(re.sub(r"<[^>]+>", " ", (run / "report.html").read_text()).split())
+    assert "Training images 3,000 of 60,000" in text and "60,000 of 60,000" not in text
+
+
+def test_a_model_its_manifest_does_not_vouch_for_has_no_known_training(trained_run, tmp_path, caplog):
+    """A run folder's record speaks for the model files it lists, as they were: changed files,
+    or a record that is not reportgen's, make the training not known, with a warning."""
+    from reportgen.net import saved
+    from reportgen.pipeline import stages
+
+    record, history = stages.own_record(saved.find(trained_run))
+    assert record is not None and record.trained().train_images == 3000 and history.batches == 30
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    manifest = read_json(run / "manifest.json")
+    manifest["files"]["model/lenet-0001.params"]["sha256"] = "0" * 64
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with caplog.at_level("WARNING", logger="reportgen"):
+        assert stages.own_record(saved.find(run))[0] is None
+    assert "does not vouch for lenet-0001.params" in caplog.text
+    manifest = read_json(trained_run / "manifest.json")
+    manifest["trained_on"] = {"data": {**manifest["data"], "train_images": "lots"}, "seconds": 1.0}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="reportgen"):
+        record, history = stages.own_record(saved.find(run))
+    assert record is None and history.batches == 0 and "not a reportgen manifest" in caplog.text

@@ -12,6 +12,7 @@ import io
 import logging
 import re
 import socket
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,13 +21,13 @@ import pytest
 from conftest import fake_inspection, make_evaluation, make_history, make_record, metrics_body
 
 from reportgen import notebook
-from reportgen.errors import RenderError
+from reportgen.errors import DataError, RenderError
 from reportgen.layers import LAYERS
 from reportgen.report import context as report_context
 from reportgen.report import filters, templates
 from reportgen.report import pdf as report_pdf
 from reportgen.report.figures import Figure
-from reportgen.run.record import ModelRecord, RunRecord
+from reportgen.run.record import ModelRecord, RunRecord, TrainedOn
 
 SECTION_TITLES = {
     "summary": "Summary",
@@ -253,7 +254,69 @@ def test_a_loaded_models_names_scaling_and_head_are_shown():
     assert "<td><code>Conv1</code></td>" in html and "none: full1 flattens its input" in html
     assert "a training head" in text and "Passed over, as they do nothing at inference: drop (Dropout)." in text
     assert "(<code>Act2</code> in the model)" in html  # inside the network, beside each layer
-    assert "Not known: the model was trained elsewhere." in text
+    assert "Not known (a model trained elsewhere)." in text
+
+
+def test_a_model_trained_on_other_files_says_which():
+    """A loaded model whose run record names other training files: the summary, the data and
+    reproducibility sections say so and list them; the digits shown are only a look at the data."""
+    other = replace(
+        make_record().data,
+        dir="/elsewhere/mnist",
+        files={"train-images-idx3-ubyte": "a" * 64, "train-labels-idx1-ubyte": "b" * 64, "t10k-images-idx3-ubyte": "c"},
+        published_mnist=False,
+        train_images=2000,
+    )
+    loaded = ModelRecord(source="runs/a", epoch=2, pixels_origin="recorded", files=("lenet-symbol.json",))
+    record = make_record(model=loaded, trained_on=TrainedOn(other, 41.0))
+    text = " ".join(re.sub(r"<[^>]+>", " ", templates.render_html(make_context(record=record))).split())
+    assert "Training images 2,000 of 60,000 (other files: \u2026/mnist)" in text
+    assert "Training time 41 s" in text
+    assert "The model learned from other files (2,000 training images of \u2026/mnist" in text
+    assert "on 2,000 of the 60,000 training images of other files, read from \u2026/mnist" in text
+    assert "in 41 s (not among this run\u2019s timings)" in html_lib.unescape(text)
+    assert "The training files the model learned from" in text and "a" * 64 in text and "c" * 64 not in text
+    assert "the training set above holds" in text
+
+
+def test_a_model_loaded_by_a_run_older_than_trained_on_is_not_called_foreign():
+    """Such a run kept the model's settings and history, not the images it learned from."""
+    loaded = ModelRecord(source="runs/a", epoch=2, pixels_origin="recorded", files=("lenet-symbol.json",))
+    html = templates.render_html(make_context(record=make_record(model=loaded)))
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "Training images not recorded (the run predates that record)" in text
+    assert "the images it learned from are not recorded (the run predates that record)" in text
+    assert "trained elsewhere" not in text and "Batch size 100" in text
+
+
+def test_a_record_written_before_trained_on_says_what_it_knows():
+    body = make_record().to_json()
+    assert body["trained_on"] is None  # make_record leaves it out, as such a record did
+    del body["trained_on"]
+    record = RunRecord.from_json(body)
+    assert record.trained() == TrainedOn(record.data, 83.0)  # it trained its model: its own data and time
+    body["model"] = {"source": "runs/a", "epoch": 2}
+    assert RunRecord.from_json(body).trained() is None  # a model it loaded: not known
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"train_images": "lots"},
+        {"train_images": -1},
+        {"train_images": 70000},
+        {"files": ["a"]},
+        {"dir": 3},
+    ],
+)
+def test_a_trained_on_of_the_wrong_shape_is_refused(change):
+    body = make_record().to_json()
+    body["trained_on"] = {"data": {**body["data"], **change}, "seconds": 1.0}
+    with pytest.raises(DataError, match="not a reportgen manifest"):
+        RunRecord.from_json(body)
+    body["trained_on"] = {"data": make_record().to_json()["data"], "seconds": "long"}
+    with pytest.raises(DataError, match="not a reportgen manifest"):
+        RunRecord.from_json(body)
 
 
 def test_worst_pair_prose(html):

@@ -10,12 +10,14 @@ at one batch size: FullyConnected results differ by ~1e-6 between batch sizes.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import mxnet as mx
 import numpy as np
+import pypdf
 import pytest
 from click.testing import CliRunner
 from mxnet.gluon import nn
@@ -495,8 +497,7 @@ def test_the_scaling_comes_from_the_note_the_option_or_the_default(seed_model, t
 def test_a_report_on_the_seeds_saved_model(seed_model, small, tmp_path, monkeypatch):
     prefix, epoch, _ = seed_model
     out = tmp_path / "report"
-    args = ["build", "-q", "--model", str(prefix), "--pixels", "raw", "--train-limit", "3000", "--test-limit", str(N)]
-    args += ["--format", "html"]
+    args = ["build", "-q", "--model", str(prefix), "--pixels", "raw", "--test-limit", str(N), "--format", "html"]
     result = CliRunner().invoke(main, [*args, "--case", "worst", "--case", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
@@ -526,6 +527,39 @@ def test_a_report_on_the_seeds_saved_model(seed_model, small, tmp_path, monkeypa
     assert result.exit_code == 0, result.output
     assert json.loads((again / "metrics.json").read_text()) == metrics
     assert json.loads((again / "manifest.json").read_text())["model"]["pixels_origin"] == "recorded"
+
+
+def test_a_model_trained_elsewhere_is_not_given_a_training_it_did_not_have(seed_model, tmp_path):
+    """The seed's Module checkpoint has no run record: the report, the manifest, the console
+    and a site say its training is not known, rather than the data folder's 60,000 images or
+    the file's epoch number."""
+    prefix, _, _ = seed_model
+    out, runner = tmp_path / "elsewhere", CliRunner()
+    args = ["build", "--model", str(prefix), "--pixels", "raw", "--test-limit", str(N), "--format", "html,pdf"]
+    result = runner.invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[1] == "how it was trained: not known (a model trained elsewhere)"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["trained_on"] is None and manifest["training"] == {}
+    text = " ".join(re.sub(r"<[^>]+>", " ", (out / "report.html").read_text()).split())
+    for said in (
+        "Training time not known (a model trained elsewhere)",
+        "Training images not known (a model trained elsewhere)",
+        "Not known (a model trained elsewhere).",  # the hyperparameters
+        "What the model learned from is not known (a model trained elsewhere)",  # data
+        "how it was trained is not known (a model trained elsewhere)",  # training
+        "The data the model learned from is not known (a model trained elsewhere).",  # reproducibility
+    ):
+        assert said in text, said
+    assert "60,000 of 60,000" not in text
+    pdf = pypdf.PdfReader(out / "report.pdf")
+    cover = " ".join(pdf.pages[0].extract_text().split())
+    assert "training images not known (a model trained elsewhere)" in cover and "60,000" not in cover
+    assert runner.invoke(main, ["site", "-q", str(out), "--out", str(tmp_path / "site")]).exit_code == 0
+    (row,) = json.loads((tmp_path / "site" / "index.json").read_text())["runs"]
+    assert (row["epochs"], row["training_seconds"], row["train_images"]) == (None, None, None)
+    index = " ".join(re.sub(r"<[^>]+>", " ", (tmp_path / "site" / "index.html").read_text()).split())
+    assert "not known (a model trained elsewhere)" in index and "1 epoch" not in index
 
 
 def test_command_line_refusals(seed_model, trained_run, tmp_path):

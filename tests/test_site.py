@@ -49,7 +49,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     base = build(root / "base", *QUICK, "--format", "html")
     change = build(root / "change", "--epochs", "2", "--train-limit", "1000", "--test-limit", "300", "--seed", "7")
-    loaded = build(root / "loaded", "--model", str(base.resolve()), *QUICK[2:], "--format", "html")
+    loaded = build(root / "loaded", "--model", str(base.resolve()), "--test-limit", "300", "--format", "html")
     return {"base": base, "change": change, "loaded": loaded}
 
 
@@ -174,6 +174,10 @@ def test_the_index_shows_each_runs_metrics(built, runs):
     assert rows["change"]["epochs"] == 2 and rows["base"]["model"] == "trained here"
     assert rows["loaded"]["model"] == "\u2026/base"  # the absolute --model, by its last part
     assert rows["loaded"]["accuracy"] == rows["base"]["accuracy"]  # the same model on the same images
+    # The loaded run's training is its model's: the base run's images, epochs and time.
+    base = json.loads((runs["base"] / "manifest.json").read_text())
+    assert rows["loaded"]["train_images"] == rows["base"]["train_images"] == base["data"]["train_images"]
+    assert (rows["loaded"]["epochs"], rows["loaded"]["training_seconds"]) == (1, timings["train"])
 
 
 def _tick_scale(root: ET.Element) -> tuple[float, float]:
@@ -373,7 +377,7 @@ def test_site_never_imports_mxnet(runs, tmp_path):
 
 def test_help_names_the_exit_codes(runner):
     result = runner.invoke(main, ["site", "--help"])
-    assert result.exit_code == 0 and "Exit codes: 0 success" in result.output and "REPORTGEN_OUT" in result.output
+    assert result.exit_code == 0 and "Exit codes:\n    0  success" in result.output and "REPORTGEN_OUT" in result.output
 
 
 # -- hand-made runs: what issue 12 adds, names, order -----------------------------------------
@@ -460,6 +464,15 @@ def test_comparison_gates_and_log_loss_on_the_index(tmp_path, runner):
     assert '<tr class="failed">' in html and '<span class="verdict failed">failed</span>' in html
     assert "&#10007; max-drop: 0.0025, limit 0.002" in html and "&#10003; fail-under: 0.9876, limit 0.98" in html
     assert "/home/someone" not in html and "/home/someone" not in (out / "index.json").read_text()
+
+
+def test_the_site_counts_its_runs_in_words(tmp_path, runner):
+    one = fake_run(tmp_path / "in/one", "2026-11-28T17:00:00+00:00")
+    two = fake_run(tmp_path / "in/two", "2026-11-28T18:00:00+00:00")
+    for folders, said in (([one], "1 run"), ([one, two], "2 runs")):
+        out = tmp_path / f"site-{len(folders)}"
+        result = runner.invoke(main, ["site", *map(str, folders), "--out", str(out)])
+        assert result.stderr.strip() == f"wrote {out}/ ({said}): open {out}/index.html"
 
 
 def test_optional_columns_stay_away_when_no_run_has_them(tmp_path):

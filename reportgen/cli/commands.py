@@ -11,6 +11,7 @@ import click
 
 from reportgen.cli.main import main, setup
 from reportgen.cli.options import (
+    TRAINING,
     arguments,
     baseline_options,
     case_option,
@@ -26,8 +27,11 @@ from reportgen.cli.options import (
     option,
     out_dir,
     pixels_option,
+    refuse,
     report_options,
     summary_option,
+    templates_option,
+    test_data_options,
     train_config,
     train_options,
     verbosity,
@@ -42,8 +46,9 @@ if TYPE_CHECKING:
 
 
 def done(written: Written | None, quiet: bool, outputs: Outputs | None = None) -> None:
-    """Say what a command wrote, in one line; warn where its data is not the published MNIST;
-    write what CI reads of it (--summary, --junit, $GITHUB_STEP_SUMMARY)."""
+    """Say what a command wrote, in one line, and close with what it measured, if it evaluated;
+    warn where its data is not the published MNIST; write what CI reads of it (--summary,
+    --junit, $GITHUB_STEP_SUMMARY)."""
     if written is None:  # a worker of a distributed job other than rank 0: it wrote nothing
         return
     if not written.data.published_mnist:
@@ -60,10 +65,26 @@ def done(written: Written | None, quiet: bool, outputs: Outputs | None = None) -
         click.echo(
             f"wrote {written.folder}/{where} ({', '.join(written.entries)}) in {written.seconds:.1f} s", err=True
         )
+        if written.evaluation is not None:
+            click.echo(result(written), err=True)
     from reportgen.pipeline import ci
 
     command = click.get_current_context().info_name or "reportgen"
     ci.write(command, written, outputs or ci.Outputs(), warn=lambda line: click.echo(line, err=True))
+
+
+def result(written: Written) -> str:
+    """The closing line: the test accuracy and kappa, and against a baseline what changed."""
+    assert written.evaluation is not None
+    overall, n = written.evaluation.overall, written.evaluation.n_test
+    line = f"test accuracy {overall.accuracy:.2%}, kappa {overall.kappa:.4f} ({n:,} test images)"
+    c = written.comparison
+    if c is not None:
+        line += (
+            f"; against {c.baseline}: {100 * c.accuracy_difference:+.2f} points, {c.counts.fixed:,} fixed, "
+            f"{c.counts.broken:,} broken (McNemar p = {c.mcnemar_exact_p_value:.2g})"
+        )
+    return line
 
 
 def gated(written: Written | None, quiet: bool, outputs: Outputs | None = None) -> None:
@@ -77,7 +98,7 @@ def gated(written: Written | None, quiet: bool, outputs: Outputs | None = None) 
         enforce(written.verdicts)
 
 
-@main.command(epilog=exit_codes(NODE_LOST))
+@main.command(short_help="Train the seed's LeNet on MNIST and save the model.", epilog=exit_codes(NODE_LOST))
 @data_options
 @train_options
 @option(
@@ -85,7 +106,7 @@ def gated(written: Written | None, quiet: bool, outputs: Outputs | None = None) 
     type=out_dir,
     default=Path("output"),
     show_default=True,
-    help="Run folder to write model/, history.json and manifest.json into.",
+    help="Run folder to write model/, history.json and manifest.json into (and the checkpoint, .checkpoint/).",
 )
 @summary_option
 @verbosity
@@ -105,19 +126,26 @@ def train(out, data_dir, train_limit, test_limit, ctx, resume, summary, verbose,
         arguments=arguments(),
         command=command_line(),
     )
-    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    done(pipeline.run_train(run, progress=None if quiet else EpochBar(), say=say), quiet, outputs)
+    done(pipeline.run_train(run, progress=None if quiet else EpochBar(), say=saying(quiet)), quiet, outputs)
 
 
-@main.command(epilog=exit_codes())
+run_ctx_option = ctx_option("Device to run the model on (of several, the first). auto: the first GPU, else the CPU.")
+
+
+def saying(quiet: bool):
+    """How a command tells the user what it is doing: on stderr, unless -q."""
+    return (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+
+
+@main.command(short_help="Evaluate a saved model on the test set.", epilog=exit_codes())
 @model_option(required=True)
 @pixels_option
-@data_options
-@ctx_option
+@test_data_options
+@run_ctx_option
 @option("--out", type=out_dir, required=True, help="Folder to write metrics.json and predictions.npz into.")
 @summary_option
 @verbosity
-def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, summary, verbose, quiet):
+def evaluate(model, pixels, data_dir, test_limit, ctx, out, summary, verbose, quiet):
     """Evaluate a saved model on the test set: caret's statistics, worst confusion, calibration."""
     setup(verbose, quiet)
     outputs = ci_outputs(summary, None, out)
@@ -125,26 +153,26 @@ def evaluate(model, pixels, data_dir, train_limit, test_limit, ctx, out, summary
 
     run = pipeline.RunSettings(
         out=out,
-        data=data_settings(data_dir, train_limit, test_limit),
+        data=data_settings(data_dir, None, test_limit),
         ctx=ctx,
         model=model,
         pixels=pixels,
         arguments=arguments(),
         command=command_line(),
     )
-    done(pipeline.run_evaluate(run), quiet, outputs)
+    done(pipeline.run_evaluate(run, say=saying(quiet)), quiet, outputs)
 
 
-@main.command(epilog=exit_codes())
+@main.command(short_help="Every layer's output for chosen test images.", epilog=exit_codes())
 @model_option(required=True)
 @pixels_option
 @case_option
-@data_options
-@ctx_option
+@test_data_options
+@run_ctx_option
 @option("--out", type=out_dir, required=True, help="Folder to write inspection.npz into.")
 @summary_option
 @verbosity
-def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, summary, verbose, quiet):
+def inspect(model, pixels, cases, data_dir, test_limit, ctx, out, summary, verbose, quiet):
     """Every layer's output for chosen test images, through one multi-output graph."""
     setup(verbose, quiet)
     outputs = ci_outputs(summary, None, out)
@@ -152,7 +180,7 @@ def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, s
 
     run = pipeline.RunSettings(
         out=out,
-        data=data_settings(data_dir, train_limit, test_limit),
+        data=data_settings(data_dir, None, test_limit),
         ctx=ctx,
         model=model,
         pixels=pixels,
@@ -160,16 +188,19 @@ def inspect(model, pixels, cases, data_dir, train_limit, test_limit, ctx, out, s
         arguments=arguments(),
         command=command_line(),
     )
-    done(pipeline.run_inspect(run), quiet, outputs)
+    done(pipeline.run_inspect(run, say=saying(quiet)), quiet, outputs)
 
 
-@main.command(epilog=exit_codes(GATE_FAILED, NODE_LOST))
+@main.command(
+    short_help="Everything: train (or load --model), evaluate, inspect, report.",
+    epilog=exit_codes(GATE_FAILED, NODE_LOST),
+)
 @data_options
 @train_options
 @model_option(required=False)
 @pixels_option
 @case_option
-@report_options
+@report_options(TITLE)
 @baseline_options
 @option(
     "--out",
@@ -210,6 +241,8 @@ def build(
     images; the gates then fail the command (exit 3) after the report is written.
     """
     setup(verbose, quiet)
+    if model is not None:
+        refuse((*TRAINING, "train_limit"), "a training option, but --model loads a model that is already trained")
     asked = gates(fail_under, max_drop, fail_if_worse)
     outputs = ci_outputs(summary, junit, out)
     from reportgen import pipeline
@@ -232,18 +265,17 @@ def build(
         arguments=arguments(),
         command=command_line(),
     )
-    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
-    gated(pipeline.run_build(run, progress=None if quiet else EpochBar(), say=say), quiet, outputs)
+    gated(pipeline.run_build(run, progress=None if quiet else EpochBar(), say=saying(quiet)), quiet, outputs)
 
 
-@main.command(epilog=exit_codes(GATE_FAILED))
+@main.command(short_help="A finished run's report again, without training.", epilog=exit_codes(GATE_FAILED))
 @click.argument("run_dir", type=existing_dir)
-@report_options
+@report_options("the run's own")
 @option(
     "--data-dir",
     type=click.Path(exists=True, file_okay=False),
     default=None,
-    help="Where the run's MNIST files are now, if not where it was built from.",
+    help="Where the run's MNIST files are now (the report shows digits).  [default: where it was built from]",
 )
 @baseline_options
 @summary_option
@@ -274,7 +306,6 @@ def render(
     outputs = ci_outputs(summary, junit, run_dir)
     from reportgen import pipeline
 
-    say = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     settings = pipeline.RenderSettings(
         run_dir=run_dir,
         formats=parse_formats(formats),
@@ -286,10 +317,10 @@ def render(
         arguments=arguments(),
         command=command_line(),
     )
-    gated(pipeline.run_render(settings, say=say), quiet, outputs)
+    gated(pipeline.run_render(settings, say=saying(quiet)), quiet, outputs)
 
 
-@main.command(epilog=exit_codes())
+@main.command(short_help="One static site of many finished runs.", epilog=exit_codes())
 @click.argument("run_dirs", nargs=-1, required=True, type=existing_dir, metavar="RUN_DIR...")
 @option(
     "--out",
@@ -300,13 +331,7 @@ def render(
     "a failure leaves the previous site whole.",
 )
 @option("--title", default=None, help="The index page's title.  [default: reportgen runs]")
-@option(
-    "--templates",
-    type=existing_dir,
-    default=None,
-    metavar="DIR",
-    help="Your templates, searched before the built-in ones (e.g. your own _site_runs.html.j2).",
-)
+@templates_option("e.g. your own _site_runs.html.j2")
 @verbosity
 def site(run_dirs, out, title, templates, verbose, quiet):
     """A static site of finished runs (folders from reportgen build): one index of them all,
@@ -317,7 +342,8 @@ def site(run_dirs, out, title, templates, verbose, quiet):
 
     index = site_stage.build(run_dirs, out, title=title, templates=templates)
     if not quiet:
-        click.echo(f"wrote {out}/ ({len(index.rows)} runs): open {out}/{site_stage.INDEX_HTML}", err=True)
+        runs = f"{len(index.rows)} run{'' if len(index.rows) == 1 else 's'}"
+        click.echo(f"wrote {out}/ ({runs}): open {out}/{site_stage.INDEX_HTML}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

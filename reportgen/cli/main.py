@@ -4,6 +4,7 @@ option is read. mxnet, matplotlib and weasyprint load inside the commands, so --
 
 from __future__ import annotations
 
+import errno
 import logging
 import shlex
 import sys
@@ -19,6 +20,8 @@ MXNET_MISSING = (
     "needs MXNet, which is not installed: pip install -c constraints.txt -e '.[cpu]' "
     "(or '.[cu117]' ... for an NVIDIA GPU: README, Two commands), or make report"
 )
+# A full disk or quota, or a file too large for the file system: the machine's state, not a bug.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class Group(click.Group):
@@ -46,6 +49,10 @@ class Group(click.Group):
         distributed.end(code if isinstance(code, int) else 0)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and not ctx.resilient_parsing:
+            # Bare `reportgen` is a question, not a mistake: the usage and the commands, exit 0.
+            click.echo(ctx.get_help())
+            ctx.exit(0)
         ctx.meta["reportgen.command"] = shlex.join(["reportgen", *args])  # for the run record
         return super().parse_args(ctx, args)
 
@@ -64,6 +71,10 @@ class Group(click.Group):
             click.echo(f"error: reportgen {command} {MXNET_MISSING}", err=True)
             ctx.exit(BAD_INPUT)
         except Exception as e:  # a bug, not bad input
+            if isinstance(e, OSError) and e.errno in NO_SPACE:  # a write the run folder's own writers did not make
+                where = f"{e.filename}: " if e.filename else ""
+                click.echo(f"error: {where}cannot write ({e.strerror})", err=True)
+                ctx.exit(BAD_INPUT)
             if logging.getLogger("reportgen").isEnabledFor(logging.DEBUG):
                 traceback.print_exc()
             first = (str(e).strip().splitlines() or [""])[0][:300]
@@ -84,9 +95,14 @@ assert BAD_INPUT == click.UsageError.exit_code  # a usage error is bad input, as
 @click.version_option(__version__, "--version", prog_name="reportgen")
 def main() -> None:
     """Build a static HTML and PDF report on a LeNet trained on MNIST with MXNet Gluon.
+    Start with `reportgen build`; `reportgen COMMAND -h` says more of each command.
 
-    Every option can also be set as an environment variable REPORTGEN_<OPTION>,
-    e.g. REPORTGEN_EPOCHS=2.
+    Every option can also be set as an environment variable REPORTGEN_<OPTION>
+    (REPORTGEN_EPOCHS=2, REPORTGEN_QUIET=true, REPORTGEN_VERBOSE=1); a list is written with
+    commas or spaces (REPORTGEN_CASE='worst 18', REPORTGEN_FORMAT=html,pdf).
+
+    Shell completion: eval "$(_REPORTGEN_COMPLETE=bash_source reportgen)" in ~/.bashrc
+    (zsh_source in ~/.zshrc; fish_source for fish).
     """
     # MXNet's threads and copies are set up by `import reportgen` (runtime.py).
 
@@ -103,3 +119,5 @@ def setup(verbose: int, quiet: bool) -> None:
     libraries = {0: logging.ERROR, 1: logging.WARNING}.get(verbose, logging.DEBUG)
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(libraries)
+    # matplotlib says "generated new fontManager" (INFO) the first time it runs on a machine.
+    logging.getLogger("matplotlib").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from reportgen import notebook
-from reportgen.errors import NODE_LOST
+from reportgen.errors import ReportgenError
 from reportgen.net import distributed
 
 ENV = "REPORTGEN_"
@@ -38,67 +39,145 @@ def stack(*decorators):
 existing_dir = click.Path(exists=True, file_okay=False, path_type=Path)
 out_dir = click.Path(file_okay=False, path_type=Path)
 
+
+class Count(click.ParamType):
+    """-v's count: repeated on the command line (-vv); in REPORTGEN_VERBOSE a number, or
+    true/false, yes/no, on/off (true is -v)."""
+
+    name = "count"
+    _WORDS = {"true": 1, "yes": 1, "on": 1, "false": 0, "no": 0, "off": 0}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text in self._WORDS:
+            return self._WORDS[text]
+        if text.isdigit():
+            return int(text)
+        self.fail(f"{value!r}: expected a number of -v, or true or false", param, ctx)
+
+
 verbosity = stack(
-    option("-v", "--verbose", count=True, help="More detail; -v also shows tracebacks of internal errors."),
-    option("-q", "--quiet", is_flag=True, help="Only errors and warnings."),
+    option(
+        "-v",
+        "--verbose",
+        count=True,
+        type=Count(),
+        help="More detail, as a count: -v each stage's time and settings and an internal error's traceback, "
+        "-vv the libraries' logs too.  [default: 0]",
+    ),
+    option("-q", "--quiet", is_flag=True, help="Print only warnings and errors: no progress, no closing line."),
 )
 
-data_options = stack(
-    option(
-        "--data-dir",
-        type=click.Path(exists=True, file_okay=False),
-        default=None,
-        help="Folder with the four MNIST IDX files, raw or .gz.  [default: the embedded data/mnist]",
-    ),
-    option(
-        "--train-limit",
-        type=click.IntRange(min=1),
-        default=None,
-        metavar="N",
-        help="Use only the first N training images.",
-    ),
-    option(
-        "--test-limit", type=click.IntRange(min=1), default=None, metavar="N", help="Use only the first N test images."
-    ),
+data_dir_option = option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder with the four MNIST IDX files, raw or .gz.  [default: the embedded data/mnist]",
 )
+train_limit_option = option(
+    "--train-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Train on the first N training images only.  [default: all]",
+)
+test_limit_option = option(
+    "--test-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Evaluate on the first N test images only.  [default: all]",
+)
+data_options = stack(data_dir_option, train_limit_option, test_limit_option)
+# evaluate and inspect train nothing: a training limit could not act there.
+test_data_options = stack(data_dir_option, test_limit_option)
 
-ctx_option = option(
-    "--ctx",
-    default="auto",
-    show_default=True,
-    metavar="auto|cpu|gpu|gpu:0,1|cpu:0,1",
-    help="Devices; several train data-parallel. auto: every GPU, else the CPU.",
-)
+
+class Devices(click.ParamType):
+    """--ctx: auto, cpu, gpu, or a kind with device numbers (gpu:0,1). The numbers may be
+    separated by commas or spaces, as every list in an environment variable."""
+
+    name = "devices"
+
+    def convert(self, value, param, ctx):
+        kind, colon, ids = str(value).strip().partition(":")
+        numbers = [part for part in re.split(r"[,\s]+", ids.strip()) if part]
+        return f"{kind.strip()}{colon}{','.join(numbers)}"
+
+
+def ctx_option(help: str):
+    return option(
+        "--ctx", type=Devices(), default="auto", show_default=True, metavar="auto|cpu|gpu|gpu:0,1|cpu:0,1", help=help
+    )
+
+
+TRAINING = ("epochs", "batch_size", "lr", "momentum", "wd", "seed", "kvstore", "resume")  # and train_limit
 
 train_options = stack(
-    option("--epochs", type=click.IntRange(min=1), default=notebook.EPOCHS, show_default=True),
-    option("--batch-size", type=click.IntRange(min=1), default=notebook.BATCH_SIZE, show_default=True),
+    option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        metavar="N",
+        default=notebook.EPOCHS,
+        show_default=True,
+        help="Passes over the training images.",
+    ),
+    option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        metavar="N",
+        default=notebook.BATCH_SIZE,
+        show_default=True,
+        help="Images per training step, over all devices and workers.",
+    ),
     option(
         "--lr",
         type=click.FloatRange(min=0, min_open=True),
+        metavar="FLOAT",
         default=notebook.LEARNING_RATE,
         show_default=True,
-        help="Learning rate.",
+        help="Learning rate of SGD.",
     ),
-    option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=notebook.MOMENTUM, show_default=True),
     option(
-        "--wd", type=click.FloatRange(min=0), default=notebook.WEIGHT_DECAY, show_default=True, help="Weight decay."
+        "--momentum",
+        type=click.FloatRange(0, 1, max_open=True),
+        metavar="FLOAT",
+        default=notebook.MOMENTUM,
+        show_default=True,
+        help="Momentum of SGD.",
     ),
-    option("--seed", type=int, default=notebook.SEED, show_default=True),
-    ctx_option,
+    option(
+        "--wd",
+        type=click.FloatRange(min=0),
+        metavar="FLOAT",
+        default=notebook.WEIGHT_DECAY,
+        show_default=True,
+        help="Weight decay (L2 penalty) of SGD.",
+    ),
+    option(
+        "--seed",
+        type=int,
+        metavar="INTEGER",
+        default=notebook.SEED,
+        show_default=True,
+        help="Random seed of the initial weights and of each epoch's order of images.",
+    ),
+    ctx_option("Devices to train on; several train data-parallel. auto: every GPU, else the CPU."),
     option(
         "--kvstore",
         type=click.Choice(distributed.KVSTORES),
         default=distributed.DEFAULT_KVSTORE,
         show_default=True,
-        help="Where gradients are summed: local or device, over this machine's devices; dist_sync or "
-        "dist_device_sync, over the workers of a distributed job (started by mxnet's tools/launch.py or "
-        "the DMLC_* variables; every node runs this same command). In a job --batch-size is each step's "
-        f"over all workers, rank 0 alone writes --out, and a node gives up (exit code {NODE_LOST}) when "
-        f"another dies or nothing moves for {distributed.TIMEOUT_VARIABLE} seconds "
-        f"({distributed.DEFAULT_TIMEOUT:g} unless set).",
+        help="Where gradients are summed: local or device on this machine; dist_sync or dist_device_sync "
+        "over the workers of a distributed job (README: Training on several machines).",
     ),
-    option("--resume", is_flag=True, help="Continue from the last checkpoint in --out."),
+    option(
+        "--resume",
+        is_flag=True,
+        help="Continue from the checkpoint in --out (kept after every epoch).  [default: train from scratch]",
+    ),
 )
 
 
@@ -108,7 +187,8 @@ def model_option(required: bool):
         metavar="PATH",
         required=required,
         help="A saved model: a run folder or its model/ folder, a checkpoint prefix DIR/NAME "
-        "(NAME-symbol.json with the latest NAME-NNNN.params), or a NAME-NNNN.params file.",
+        "(NAME-symbol.json with the latest NAME-NNNN.params), or a NAME-NNNN.params file."
+        + ("" if required else "  [default: train one]"),
     )
 
 
@@ -150,17 +230,36 @@ case_option = option(
     "of the worst confusion, as the seed took.",
 )
 
-report_options = stack(
-    option("--format", "formats", default="html,pdf", show_default=True, metavar="html,pdf", help="What to write."),
-    option("--title", default=None, help="The report's title.  [default: LeNet on MNIST; render: the run's own]"),
-    option(
+format_option = option(
+    "--format",
+    "formats",
+    default="html,pdf",
+    show_default=True,
+    metavar="html,pdf",
+    help="What to write: html, pdf or both.",
+)
+
+
+def title_option(default: str):
+    return option("--title", default=None, help=f"The report's title.  [default: {default}]")
+
+
+def templates_option(example: str):
+    return option(
         "--templates",
         type=existing_dir,
         default=None,
         metavar="DIR",
-        help="Your templates, searched before the built-in ones (override one partial, keep the rest).",
-    ),
-)
+        help=f"Your templates, searched before the built-in ones ({example}).  [default: the built-in templates/]",
+    )
+
+
+def report_options(title_default: str):
+    return stack(
+        format_option,
+        title_option(title_default),
+        templates_option("override one partial, keep the rest"),
+    )
 
 
 baseline_options = stack(
@@ -170,21 +269,22 @@ baseline_options = stack(
         default=None,
         metavar="RUN_DIR",
         help="A run to compare with on the same test images (its predictions.npz, or its model): "
-        "the report gains a section 'Against the baseline'.",
+        "the report gains a section 'Against the baseline'.  [default: none]",
     ),
     option(
         "--fail-under",
         type=click.FloatRange(0, 1),
         default=None,
         metavar="ACCURACY",
-        help="Gate: exit 3 if the test accuracy is below this fraction (0.99 for 99%).",
+        help="Gate: exit 3 if the test accuracy is below this fraction (0.99 for 99%).  [default: no gate]",
     ),
     option(
         "--max-drop",
         type=click.FloatRange(min=0),
         default=None,
         metavar="POINTS",
-        help="Gate: exit 3 if the accuracy is more than this many percentage points below the baseline's.",
+        help="Gate: exit 3 if the accuracy is more than this many percentage points below the baseline's.  "
+        "[default: no gate]",
     ),
     option(
         "--fail-if-worse",
@@ -216,7 +316,8 @@ summary_option = option(
     default=None,
     callback=_output_file,
     help="Also write a short Markdown summary of the run here (for a merge request or a pull-request "
-    "comment); under GitHub Actions it is appended to $GITHUB_STEP_SUMMARY as well.",
+    "comment); under GitHub Actions it is appended to $GITHUB_STEP_SUMMARY as well.  "
+    "[default: none; $GITHUB_STEP_SUMMARY where set]",
 )
 
 junit_option = option(
@@ -225,7 +326,7 @@ junit_option = option(
     default=None,
     callback=_output_file,
     help="Also write a JUnit XML file here: one test case per gate, a failure for each failed one "
-    "(written before exit code 3); no gate, an empty suite.",
+    "(written before exit code 3); no gate, an empty suite.  [default: none]",
 )
 
 
@@ -269,7 +370,29 @@ def command_line() -> str:
 
 
 def formats(value: str) -> tuple[str, ...]:
-    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    """--format as a tuple: commas or spaces between the names, as every list in an environment variable."""
+    return tuple(part.lower() for part in re.split(r"[,\s]+", value) if part)
+
+
+def given(name: str) -> str | None:
+    """How the user gave an option: "--epochs" on the command line, "REPORTGEN_EPOCHS" in the
+    environment; None if it was left at its default."""
+    ctx = click.get_current_context()
+    param = next(p for p in ctx.command.params if p.name == name)
+    source = ctx.get_parameter_source(name)
+    if source == ParameterSource.COMMANDLINE:
+        return max(param.opts, key=len)
+    if source == ParameterSource.ENVIRONMENT:
+        return f"{param.envvar} ({max(param.opts, key=len)})"
+    return None
+
+
+def refuse(names: tuple[str, ...], why: str) -> None:
+    """An option that cannot act is refused, in one line naming it and why, not ignored."""
+    for name in names:
+        shown = given(name)
+        if shown is not None:
+            raise ReportgenError(f"{shown}: {why}; drop it")
 
 
 def gates(fail_under, max_drop, fail_if_worse):

@@ -62,6 +62,15 @@ def _load(folder: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
     return record
 
 
+def saved_epoch(folder: Path) -> int | None:
+    """The epoch of the checkpoint in `folder`, or None if there is none (or none readable)."""
+    try:
+        epoch = json.loads((folder / CHECKPOINT).read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+
 def resume(
     folder: Path, identity: dict[str, Any], net: model.LeNet, trainer: gluon.Trainer, contexts: list[mx.Context]
 ) -> tuple[History, int]:

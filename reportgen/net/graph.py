@@ -13,14 +13,15 @@ No mxnet here: a symbol file is JSON. Operator settings are strings ("(5, 5)", "
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportgen.errors import ModelError
+from reportgen.errors import ModelError, ReportgenError
 from reportgen.layers import LAYERS, PARAMETER_SHAPES
+from reportgen.run import schema
+from reportgen.run.files import parse_json, read_bounded
 
 # Operators that hand their input on unchanged at inference (Dropout unless mode="always").
 PASS_THROUGH = frozenset({"_copy", "identity", "BlockGrad", "stop_gradient", "Dropout"})
@@ -74,31 +75,78 @@ class Match:
 # -- reading the JSON ----------------------------------------------------------------------------
 
 
-def parse(text: str, where: str) -> tuple[list[Node], list[int]]:
-    """The nodes and the output nodes of a symbol file's text, of any MXNet version since 0.8."""
+# A symbol file's bounds: the LeNet's is 5 KB of 20-odd nodes nested four deep.
+MAX_BYTES = 16 << 20
+MAX_NODES = 100_000
+MAX_NESTING = 8
+
+
+def _setting(value: object, where: str) -> str:
+    """An operator setting as MXNet writes it: a string ("(5, 5)"); a plain number or true is
+    taken as its text, anything else refused."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return str(value)
+    raise schema.Invalid(f"{where}: expected a setting, found {type(value).__name__}")
+
+
+def _edge(count: int) -> Callable[[object, str], int]:
+    """A reader of an edge, [node, output, version]: the node it comes from, one of `count`."""
+
+    def read(value: object, where: str) -> int:
+        items = schema.array(value, where, most=3)
+        if not items:
+            raise schema.Invalid(f"{where}: an empty edge")
+        return schema.integer(items[0], f"{where}[0]", 0, count - 1)
+
+    return read
+
+
+def _node(body: object, index: int, count: int) -> Node:
+    where = f"nodes[{index}]"
+    attrs: dict[str, str] = {}
+    for key in ("param", "attr", "attrs"):
+        settings = schema.obj(body, where).get(key)
+        if isinstance(settings, dict):
+            attrs.update({k: _setting(v, f"{where}.{key}.{k}") for k, v in settings.items()})
+    return Node(
+        index=index,
+        op=schema.field(body, "op", where, schema.text),
+        name=schema.field(body, "name", where, schema.text),
+        attrs=attrs,
+        inputs=tuple(schema.optional(body, "inputs", where, lambda v, w: schema.each(v, w, _edge(count)), [])),
+    )
+
+
+def parse(text: str | bytes, where: str) -> tuple[list[Node], list[int]]:
+    """The nodes and the output nodes of a symbol file's text, of any MXNet version since 0.8;
+    every value's type checked (a ModelError names the first that is wrong)."""
     try:
-        graph = json.loads(text)
-        nodes = []
-        for i, n in enumerate(graph["nodes"]):
-            attrs: dict[str, str] = {}
-            for key in ("param", "attr", "attrs"):
-                if isinstance(n.get(key), dict):
-                    attrs.update({str(k): str(v) for k, v in n[key].items()})
-            inputs = tuple(int(edge[0]) for edge in n.get("inputs", []))
-            nodes.append(Node(i, str(n["op"]), str(n["name"]), attrs, inputs))
-        heads = [int(edge[0]) for edge in graph["heads"]]
-        if any(not 0 <= i < len(nodes) for node in nodes for i in (*node.inputs, *heads)):
-            raise IndexError("an edge to no node")
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
-        raise ModelError(f"{where}: not an MXNet symbol file ({e.__class__.__name__})") from e
+        graph = parse_json(text, where, MAX_NESTING)
+    except ReportgenError as e:
+        raise ModelError(f"{e.format_message()} (not an MXNet symbol file)") from e
+    try:
+        listed = schema.array(schema.get(graph, "nodes"), "nodes", most=MAX_NODES)
+        nodes = [_node(body, i, len(listed)) for i, body in enumerate(listed)]
+        heads = schema.each(schema.get(graph, "heads"), "heads", _edge(len(nodes)))
+    except schema.Invalid as e:
+        raise ModelError(f"{where}: not an MXNet symbol file ({e})") from e
     return nodes, heads
 
 
 def _ints(text: str | None) -> tuple[int, ...]:
-    """ "(5, 5)", "[5,5]", "5" -> (5, 5) or (5,); None, "None" and "()" -> ()."""
+    """ "(5, 5)", "[5,5]", "5" -> (5, 5) or (5,); None, "None" and "()" -> (); a ValueError
+    for a number too large to be a setting."""
     if text is None:
         return ()
-    return tuple(int(float(v)) for v in re.findall(r"-?[0-9]+(?:\.[0-9]+)?", text))
+    values = []
+    for v in re.findall(r"-?[0-9]+(?:\.[0-9]+)?", text):
+        number = float(v)
+        if not abs(number) < 2**63:  # int() of an infinite float is an OverflowError
+            raise ValueError(f"setting {v[:20]}... is too large")
+        values.append(int(number))
+    return tuple(values)
 
 
 def _int(text: str | None, default: int) -> int:
@@ -319,7 +367,7 @@ def _refusal(ops: list[Node], j: int, i: int, how: str) -> str:
     return f"{layer} ('{node.name}'): {how}"
 
 
-def match_text(text: str, where: str) -> Match:
+def match_text(text: str | bytes, where: str) -> Match:
     """Match a symbol file's text to the eleven layers; a ModelError names the first difference.
 
     Two layers may have no node of their own: flat, when full1 flattens its input itself (as
@@ -327,6 +375,13 @@ def match_text(text: str, where: str) -> Match:
     full2's scores (the softmax was left to the loss, as Gluon's usual training does).
     """
     nodes, heads = parse(text, where)
+    try:
+        return _match(nodes, heads, where)
+    except ValueError as e:  # a setting that is not a number where MXNet writes one, met in a message
+        raise ModelError(f"{where}: unreadable setting ({e})") from e
+
+
+def _match(nodes: list[Node], heads: list[int], where: str) -> Match:
     chain, data = _chain(nodes, heads, where)
     ops = [n for n in chain if not _passes_through(n)]
     found: list[Matched] = []
@@ -356,9 +411,9 @@ def match_text(text: str, where: str) -> Match:
 
 
 def match(symbol_file: Path) -> Match:
-    """Match a symbol file (NAME-symbol.json) to the seed's LeNet."""
+    """Match a symbol file (NAME-symbol.json) to the seed's LeNet; its size bounded first."""
     try:
-        text = Path(symbol_file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ModelError(f"{symbol_file}: cannot read it ({e.__class__.__name__})") from e
-    return match_text(text, str(symbol_file))
+        payload = read_bounded(Path(symbol_file), MAX_BYTES, "symbol file")
+    except ReportgenError as e:
+        raise ModelError(e.format_message()) from e
+    return match_text(payload, str(symbol_file))

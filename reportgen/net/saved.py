@@ -4,8 +4,9 @@
 with the latest NAME-NNNN.params), NAME-symbol.json or NAME-NNNN.params: what Gluon's export,
 the Module API's save_checkpoint and R's mx.model.save all write. The graph is matched to the
 seed's LeNet by its structure (graph.py), whatever its layers are called; the parameters are
-read with mx.nd.load and checked against each layer's shapes. SymbolBlock.imports cannot be
-used: a SoftmaxOutput head asks for its label ("Parameter 'SoftM_label' is missing").
+read by params.py (not MXNet's reader, which trusts the counts and shapes it reads) and checked
+against each layer's shapes and for NaN and infinities. SymbolBlock.imports cannot be used: a
+SoftmaxOutput head asks for its label ("Parameter 'SoftM_label' is missing").
 
 Finding and matching a model only reads its files (no network is built until load()), so a
 wrong --model is refused before any data is read or training starts. The module imports
@@ -20,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from reportgen.errors import ModelError, reason
 from reportgen.layers import LAYERS, SHAPES
-from reportgen.net import graph, model
-from reportgen.run.files import MANIFEST
+from reportgen.net import graph, model, params
+from reportgen.run.files import MANIFEST, cannot_write
 from reportgen.run.record import ModelRecord
 
 if TYPE_CHECKING:
@@ -159,7 +162,12 @@ def keep(files: Files, folder: Path, record: ModelRecord) -> list[Path]:
     """Copy the model's two files, under their own names, into a run's model/ folder, with a
     note of the scaling it was used with: fed the same way next time without --pixels."""
     folder.mkdir(parents=True, exist_ok=True)
-    copied = [Path(shutil.copyfile(source, folder / source.name)) for source in (files.symbol, files.params)]
+    copied = []
+    for source in (files.symbol, files.params):
+        try:
+            copied.append(Path(shutil.copyfile(source, folder / source.name)))
+        except OSError as e:
+            raise cannot_write(folder / source.name, e) from e
     note = model.write_note(folder / files.prefix.name, record.pixels, trained=record.pixels_origin == "trained")
     return [*copied, note]
 
@@ -167,29 +175,33 @@ def keep(files: Files, folder: Path, record: ModelRecord) -> list[Path]:
 # -- loading -------------------------------------------------------------------------------------
 
 
-def _arrays(files: Files, found: graph.Match) -> dict[str, mx.nd.NDArray]:
-    """The parameters the graph reads, float32, each checked against its layer's shape.
+def parameters(files: Files, found: graph.Match) -> dict[str, np.ndarray]:
+    """The parameters the graph reads, float32, each checked against its layer's shape and
+    for NaN and infinities; without mxnet (params.py reads the file).
 
     Gluon's export, save_checkpoint and mx.model.save all prefix the names with "arg:" or
     "aux:"; bare names are accepted too, and arrays the graph does not read are left out.
     """
-    import mxnet as mx
-
-    try:
-        stored = mx.nd.load(str(files.params))
-    except mx.base.MXNetError as e:
-        raise ModelError(f"{files.params}: cannot load the parameters ({reason(e)})") from e
-    if not isinstance(stored, dict):
-        raise ModelError(f"{files.params}: unnamed arrays, not a model's parameters")
-    named = {(key[4:] if key[:4] in ("arg:", "aux:") else key): value for key, value in stored.items()}
+    stored, flags = params.read(files.params)
+    named = {(key[4:] if key[:4] in ("arg:", "aux:") else key): key for key in stored}
     arrays = {}
     for name, (layer, shape) in found.parameters().items():
         if name not in named:
             raise ModelError(f"{files.params}: no parameter '{name}' ({layer})")
-        if tuple(named[name].shape) != shape:
-            got = graph.dims(tuple(named[name].shape))
-            raise ModelError(f"{files.params}: '{name}' ({layer}) is {got}, expected {graph.dims(shape)}")
-        arrays[name] = named[name].astype("float32", copy=False)
+        value = stored[named[name]]
+        if tuple(value.shape) != shape:
+            raise ModelError(
+                f"{files.params}: '{name}' ({layer}) is {graph.dims(tuple(value.shape))}, expected {graph.dims(shape)}"
+            )
+        if value.dtype.kind != "f" or flags[named[name]] == params.BFLOAT16:
+            kind = "bfloat16" if flags[named[name]] == params.BFLOAT16 else str(value.dtype)
+            raise ModelError(f"{files.params}: '{name}' ({layer}) is {kind}, expected floating point")
+        finite = np.isfinite(value)
+        if not finite.all():
+            raise ModelError(
+                f"{files.params}: '{name}' ({layer}) holds {value[~finite].flat[0]} (NaN or infinite weights)"
+            )
+        arrays[name] = value.astype(np.float32)
     return arrays
 
 
@@ -243,14 +255,14 @@ def load(files: Files, source: str, ctx: mx.Context, pixels: str | None = None) 
 
     found = graph.match(files.symbol)
     scaling, origin = pixels_for(files, pixels)
-    arrays = _arrays(files, found)
+    arrays = {name: mx.nd.array(value, dtype="float32") for name, value in parameters(files, found).items()}
     outputs = _outputs(files, found)
     layers = mx.sym.Group([outputs[layer] for layer in LAYERS])
     _check_shapes(files, layers, found.data)
     forward = mx.gluon.SymbolBlock(outputs["softm"], mx.sym.var(found.data, dtype="float32"))
-    params = forward.collect_params()
+    shared = forward.collect_params()
     try:
-        params.load_dict(arrays, ctx=ctx, allow_missing=False, ignore_extra=False)
+        shared.load_dict(arrays, ctx=ctx, allow_missing=False, ignore_extra=False)
     except (mx.base.MXNetError, AssertionError, ValueError, RuntimeError) as e:
         raise ModelError(f"{files.params}: cannot load the parameters ({reason(e)})") from e
     forward.hybridize(static_alloc=True, static_shape=True)
@@ -265,4 +277,4 @@ def load(files: Files, source: str, ctx: mx.Context, pixels: str | None = None) 
         skipped=found.skipped,
     )
     kernels = {layer: found[layer].params[0] for layer in ("conv1", "conv2")}
-    return model.Network(forward, layers, found.data, params, kernels, record)
+    return model.Network(forward, layers, found.data, shared, kernels, record)

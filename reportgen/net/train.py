@@ -7,6 +7,7 @@ Several machines train through MXNet's distributed kvstore; distributed.py joins
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from reportgen import data, notebook
 from reportgen.errors import TrainingError
 from reportgen.net import checkpoint, distributed, model
 from reportgen.run.history import EpochRecord, History
+
+log = logging.getLogger(__name__)
 
 # -- settings -------------------------------------------------------------------------
 
@@ -182,6 +185,12 @@ def fit(
     history, first_epoch = History.empty(), 1
     if resume and checkpoint_dir is not None:
         history, first_epoch = checkpoint.resume(checkpoint_dir, identity, net, trainer, contexts)
+        log.info(_resuming(first_epoch - 1, config.epochs, checkpoint_dir))
+    elif checkpoint_dir is not None and rank == 0 and (saved := checkpoint.saved_epoch(checkpoint_dir)):
+        log.info(
+            f"starting fresh: the checkpoint of epoch {saved} in {checkpoint_dir} will be replaced "
+            "(--resume continues it)"
+        )
     # The whole data set lives on the first device; batches are slices of it.
     home = contexts[0]
     train_x, train_y = _on_device(dataset.train_x, dataset.train_y, home)
@@ -208,6 +217,21 @@ def fit(
     if job is not None:
         job.release(trainer)
     return net, history
+
+
+def _resuming(done: int, epochs: int, folder: Path) -> str:
+    """What --resume does with a checkpoint of `done` epochs, in one line; refused past --epochs
+    (the model would be recorded with fewer epochs than it had)."""
+    if done == 0:
+        return f"starting fresh: no checkpoint in {folder}"
+    if done > epochs:
+        raise TrainingError(
+            f"--epochs {epochs}: the checkpoint in {folder} is already at epoch {done}; give --epochs {done} "
+            "or more to continue it, or drop --resume to train from scratch"
+        )
+    if done == epochs:
+        return f"already at epoch {done} of {epochs} (the checkpoint in {folder}): nothing to train"
+    return f"resuming at epoch {done + 1} of {epochs} (the checkpoint of epoch {done} in {folder})"
 
 
 def _identity(dataset: data.Dataset, config: TrainConfig, contexts: list[mx.Context]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from reportgen import data
 from reportgen.errors import ReportgenError
 from reportgen.pipeline import stages
@@ -34,17 +36,21 @@ class BaselineFolder:
     predictions: Predictions | None  # its predictions.npz, read; None: predict afresh with its model
 
 
-def open_baseline(path: Path, current: data.DataRecord) -> BaselineFolder:
+def open_baseline(path: Path, current: data.DataRecord, labels: np.ndarray | None = None) -> BaselineFolder:
     """Check a --baseline folder before any work: a reportgen run, evaluated on the same test
-    images as this run, holding predictions.npz or a model to make them with."""
+    images as this run (with `labels`, those of this run's test images), holding
+    predictions.npz or a model to make them with."""
     folder = Path(path)
     made = folder / MANIFEST
     if not made.is_file():
         raise ReportgenError(f"--baseline {path}: not a reportgen run folder (no {MANIFEST})")
     record = RunRecord.from_json(read_json(made), str(made))
     check_same_test_images(record.data, current, str(path))
-    if (folder / PREDICTIONS).is_file():  # read now: a damaged file is refused before training
-        return BaselineFolder(str(path), folder, record, Predictions.load(folder / PREDICTIONS))
+    if (folder / PREDICTIONS).is_file():  # read and checked now: a damaged file is refused before training
+        predictions = Predictions.load(folder / PREDICTIONS, current.test_images)
+        if labels is not None and not np.array_equal(predictions.labels, labels):
+            raise ReportgenError(f"--baseline {path}: its {PREDICTIONS} holds other test labels than this run's")
+        return BaselineFolder(str(path), folder, record, predictions)
     if not (folder / "model").is_dir():
         raise ReportgenError(
             f"--baseline {path}: no {PREDICTIONS} and no model/ to make it with; rebuild the baseline "
@@ -52,8 +58,8 @@ def open_baseline(path: Path, current: data.DataRecord) -> BaselineFolder:
         )
     from reportgen.net import graph, saved
 
-    found = saved.find(str(folder))  # the files, and a network of the seed's shape, before training
-    graph.match_text(found.symbol.read_text(), str(found.symbol))
+    found = saved.find(str(folder))  # the files, a network of the seed's shape, finite weights: before training
+    saved.parameters(found, graph.match(found.symbol))
     return BaselineFolder(str(path), folder, record, None)
 
 

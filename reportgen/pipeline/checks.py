@@ -25,9 +25,25 @@ def formats(chosen: tuple[str, ...]) -> None:
 
 
 def gates(asked: Gates, baseline: Path | None) -> None:
-    if asked.needing_baseline() and baseline is None:
+    needing = asked.needing_baseline()
+    if needing and baseline is None:
         raise ReportgenError(
-            f"{' and '.join(asked.needing_baseline())} compare with a baseline: give --baseline RUN_DIR"
+            f"{' and '.join(needing)} {'judges' if len(needing) == 1 else 'judge'} this run against a "
+            "baseline, and none was given: add --baseline RUN_DIR"
+        )
+
+
+def resume(run: RunSettings) -> None:
+    """Refuse --resume with no checkpoint to resume (training from scratch instead would not
+    be what was asked); what a checkpoint holds is checked, and said, as training starts."""
+    if not run.resume:
+        return
+    from reportgen.net.checkpoint import CHECKPOINT
+    from reportgen.pipeline.stages import CHECKPOINTS
+
+    if not (Path(run.out) / CHECKPOINTS / CHECKPOINT).is_file():
+        raise ReportgenError(
+            f"--resume: nothing to resume in {run.out}: no checkpoint; drop --resume to train from scratch"
         )
 
 

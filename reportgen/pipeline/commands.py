@@ -138,10 +138,10 @@ def run_train(run: RunSettings, progress: Progress | None = None, say: Say = qui
     """`reportgen train`: model/, history.json, manifest.json (None: another worker writes them)."""
     folder.check_out(run.out)
     _check_kvstore(run)
+    checks.resume(run)
     timer = Timer()
     devices = stages.training_devices(run.ctx, say)
-    with timer.stage("data"):
-        dataset = stages.load_data(run.data)
+    dataset = stages.load_data(run.data, timer)
     job = _join(run, timer)
     got = _train(run, dataset, devices, progress, timer, job)
     if job is not None and not _writes(job):
@@ -153,23 +153,23 @@ def run_train(run: RunSettings, progress: Progress | None = None, say: Say = qui
     return _written(run.out, manifest, timer, dataset.describe(), job.workers if job else None, history=got.history)
 
 
-def _model_run(run: RunSettings, timer: Timer) -> tuple[list[Device], Dataset, Obtained]:
+def _model_run(run: RunSettings, timer: Timer, say: Say) -> tuple[list[Device], Dataset, Obtained]:
     """What evaluate and inspect start from: devices, a saved model (refused before any data
     is read if it is not the seed's LeNet) and the data."""
     if run.model is None:
         raise ReportgenError("give --model: the saved model to use")
     devices = stages.contexts(run.ctx)
     got = stages.load_model(run.model, run.pixels, devices, timer)
-    with timer.stage("data"):
-        dataset = stages.load_data(run.data)
+    dataset = stages.load_data(run.data, timer, got.trained_on)
+    say(stages.loaded(got))
     return devices, dataset, got
 
 
-def run_evaluate(run: RunSettings) -> Written:
+def run_evaluate(run: RunSettings, say: Say = quiet) -> Written:
     """`reportgen evaluate`: metrics.json, predictions.npz, manifest.json."""
     folder.check_out(run.out)
     timer = Timer()
-    devices, dataset, got = _model_run(run, timer)
+    devices, dataset, got = _model_run(run, timer, say)
     evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
     with folder.staging(run.out) as staged:
         evaluation.save(staged / "metrics.json")
@@ -179,14 +179,14 @@ def run_evaluate(run: RunSettings) -> Written:
     return _written(run.out, manifest, timer, dataset.describe(), evaluation=evaluation)
 
 
-def run_inspect(run: RunSettings) -> Written:
+def run_inspect(run: RunSettings, say: Say = quiet) -> Written:
     """`reportgen inspect`: inspection.npz, attributions.npz, features.npz, manifest.json.
 
     The explanations need the predictions (which images are mistakes, and what each was read
     as), so the model is evaluated on the test set first, whatever the cases."""
     folder.check_out(run.out)
     timer = Timer()
-    devices, dataset, got = _model_run(run, timer)
+    devices, dataset, got = _model_run(run, timer, say)
     checks.cases(run.cases, len(dataset.test_y))
     evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
     inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
@@ -209,16 +209,16 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
     checks.pixels(run)
     checks.gates(run.gates, run.baseline)
     _check_kvstore(run)
+    checks.resume(run)
     templates.environment(run.templates)  # a bad --templates fails now, not after training
     timer = Timer()
     devices = stages.training_devices(run.ctx, say)
     loaded = stages.load_model(run.model, run.pixels, devices, timer) if run.model is not None else None
-    with timer.stage("data"):
-        dataset = stages.load_data(run.data)
+    dataset = stages.load_data(run.data, timer, loaded.trained_on if loaded is not None else None)
     checks.cases(run.cases, len(dataset.test_y))
-    opened = baseline.open_baseline(run.baseline, dataset.describe()) if run.baseline is not None else None
+    opened = baseline.open_baseline(run.baseline, dataset.describe(), dataset.test_y) if run.baseline else None
     if loaded is not None:
-        say(stages.loaded(loaded.network.record))
+        say(stages.loaded(loaded))
     job = _join(run, timer) if loaded is None else None
     got = loaded or _train(run, dataset, devices, progress, timer, job)
     if job is not None and not _writes(job):
@@ -281,7 +281,7 @@ def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
     record = replace(run.record, title=settings.title or run.record.title)
     opened = baseline.open_baseline(settings.baseline, record.data) if settings.baseline is not None else None
     timer = Timer()
-    with timer.stage("data"):
+    with timer.stage("data", data_dir=settings.data_dir or record.data.shown):
         dataset = stages.reload_data(record, settings.data_dir)
     other = (
         baseline.evaluate_baseline(opened, dataset, lambda: stages.contexts("auto"), timer)

@@ -3,6 +3,7 @@ they wrote, as values; the clock that times each stage."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from reportgen.net.train import TrainConfig
 
 FORMATS = ("html", "pdf")
+
+log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]  # how a stage tells the user what it is doing
 
@@ -90,13 +93,16 @@ class Written:
 
 
 class Timer:
-    """Seconds per stage, in the order the stages ran."""
+    """Seconds per stage, in the order the stages ran; each, with its settings, in the log
+    (reportgen -v) as it ends."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def stage(self, name: str, **settings: Any) -> Iterator[None]:
         started = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - started, 3)
+        shown = ", ".join(f"{key} {value}" for key, value in settings.items())
+        log.debug(f"{name}: {self.seconds[name]:.2f} s" + (f" ({shown})" if shown else ""))

@@ -7,7 +7,9 @@ mxnet loads only inside the functions that train or run a network (reportgen.net
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import math
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +25,9 @@ from reportgen.run.evaluation import Evaluation, score
 from reportgen.run.explanation import Attributions, Explained, Features
 from reportgen.run.files import MANIFEST
 from reportgen.run.gates import Verdict
-from reportgen.run.history import History
+from reportgen.run.history import History, training_seconds
 from reportgen.run.inspection import WORST, Case, Inspection
-from reportgen.run.record import TRAINED_HERE, ModelRecord, RunRecord
+from reportgen.run.record import NOT_KNOWN, TRAINED_HERE, ModelRecord, RunRecord, TrainedOn
 
 if TYPE_CHECKING:
     from reportgen.net.devices import Device
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from reportgen.net.train import Progress
 
 CHECKPOINTS = ".checkpoint"  # inside the run folder; kept so --resume can continue
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class Obtained:
     training: dict[str, Any]  # the settings it was trained with; {} when unknown
     trained: LeNet | None = None  # the net trained here, exported into model/
     files: Files | None = None  # the loaded model's files, copied into model/
+    # A loaded model's training data and time, from the run folder it came from; None: not
+    # known. A model trained here has the run's own (record()).
+    trained_on: TrainedOn | None = None
+    earlier_seconds: float = 0.0  # trained here after --resume: the training time of the epochs resumed
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,8 +75,16 @@ class Gathered:
 # -- data -----------------------------------------------------------------------------------
 
 
-def load_data(settings: DataSettings) -> data.Dataset:
-    return data.load(settings.data_dir, settings.train_limit, settings.test_limit)
+def load_data(settings: DataSettings, timer: Timer, trained_on: TrainedOn | None = None) -> data.Dataset:
+    """The data; for a loaded model whose run record names these same training files, only
+    the training images it learned from, so the report's data figures show what it saw."""
+    shown = {key: value for key, value in vars(settings).items() if value is not None}
+    with timer.stage("data", **shown):
+        dataset = data.load(settings.data_dir, settings.train_limit, settings.test_limit)
+    if trained_on is None or data.training_files(trained_on.data.files) != data.training_files(dataset.checksums):
+        return dataset
+    n = trained_on.train_images
+    return replace(dataset, train_x=dataset.train_x[:n], train_y=dataset.train_y[:n])
 
 
 def reload_data(record: RunRecord, data_dir: Path | None) -> data.Dataset:
@@ -106,21 +122,47 @@ def training_devices(spec: str, say: Say) -> list[Device]:
 
 
 def load_model(path: str, pixels: str | None, devices: list[Device], timer: Timer) -> Obtained:
-    """A saved model (`path` as typed, `pixels` from --pixels or None), with its history and
-    training settings when a reportgen run folder kept them."""
+    """A saved model (`path` as typed, `pixels` from --pixels or None), with its history,
+    training settings and training data when a reportgen run folder kept them."""
     from reportgen.net import saved
 
-    with timer.stage("load model"):
+    with timer.stage("load model", model=path, pixels=pixels or "as recorded"):
         found = saved.find(path)
         network = saved.load(found, path, devices[0], pixels)
+    record, history = own_record(found)
+    if record is None:
+        return Obtained(network, history, {}, files=found)
+    return Obtained(network, history, dict(record.training), files=found, trained_on=record.trained())
+
+
+def own_record(found: Files) -> tuple[RunRecord | None, History]:
+    """The run record and history of the reportgen run folder a model was loaded from, if
+    its manifest vouches for the model's files (and for history.json, for the history);
+    (None, no history) for a model from elsewhere, and, with a warning, for a record that
+    does not vouch for it."""
     run_dir = found.run_folder()
-    history = History.empty()
-    training: dict[str, Any] = {}
-    if run_dir is not None:
-        if (run_dir / "history.json").is_file():
-            history = History.load(run_dir / "history.json")
-        training = files.read_json(run_dir / MANIFEST).get("training", {})
-    return Obtained(network, history, training, files=found)
+    if run_dir is None:
+        return None, History.empty()
+
+    def not_known(why: str) -> tuple[None, History]:
+        log.warning(f"warning: {why}: how the model was trained is taken as not known")
+        return None, History.empty()
+
+    try:
+        manifest = files.read_json(run_dir / MANIFEST)
+        record = RunRecord.from_json(manifest, str(run_dir / MANIFEST))
+    except ReportgenError as e:
+        return not_known(e.format_message())
+    listed = manifest.get("files")
+
+    def vouched(path: Path) -> bool:
+        entry = listed.get(path.relative_to(run_dir).as_posix()) if isinstance(listed, dict) else None
+        return isinstance(entry, dict) and path.is_file() and entry.get("sha256") == files.sha256(path)
+
+    if not (vouched(found.symbol) and vouched(found.params)):
+        return not_known(f"{run_dir / MANIFEST} does not vouch for {found.params.name} (changed since the run?)")
+    kept = run_dir / "history.json"
+    return record, History.load(kept) if vouched(kept) else History.empty()
 
 
 _ORIGINS = {
@@ -131,12 +173,31 @@ _ORIGINS = {
 }
 
 
-def loaded(record: ModelRecord) -> str:
-    """What was loaded and how it will be fed, for the user: one line."""
+def loaded(got: Obtained) -> str:
+    """What was loaded, how it will be fed and what is known of its training, for the user:
+    two lines."""
+    record = got.network.record
     names = ", ".join(name for name in record.names.values() if name) if record.names else "conv1 ... softm"
-    return (
-        f"loaded {' and '.join(record.files)} (epoch {record.epoch}), layers {names}; "
+    where = f" from {got.files.symbol.parent}" if got.files is not None else ""
+    first = (
+        f"loaded {' and '.join(record.files)}{where} (epoch {record.epoch}), layers {names}; "
         f"pixels {record.pixels} ({_ORIGINS.get(record.pixels_origin, record.pixels_origin)})"
+    )
+    return f"{first}\n{provenance(got)}"
+
+
+def provenance(got: Obtained) -> str:
+    """One line on what a loaded model learned from, as its run folder recorded it."""
+    trained = got.trained_on
+    if trained is None:
+        return f"how it was trained: {NOT_KNOWN}"
+    epochs = got.training.get("epochs", len(got.history.epochs) or None)
+    seconds = training_seconds(trained.seconds, got.history)
+    return (
+        f"trained on {trained.train_images:,} of the {trained.data.train_total:,} training images"
+        + (f", {epochs} epoch{'' if epochs == 1 else 's'}" if isinstance(epochs, int) else "")
+        + (f", in {seconds:.1f} s" if seconds is not None else "")
+        + " (its run folder's record)"
     )
 
 
@@ -148,16 +209,18 @@ def train(
     timer: Timer,
     job: Job | None = None,
 ) -> Obtained:
-    from reportgen.net import model
+    from reportgen.net import checkpoint, model
     from reportgen.net.train import TrainConfig, fit
 
     config = run.train or TrainConfig()
-    with timer.stage("train"):
+    checkpoints = Path(run.out) / CHECKPOINTS
+    resumed_after = (checkpoint.saved_epoch(checkpoints) or 0) if run.resume else 0
+    with timer.stage("train", **asdict(config), devices=len(devices), resume=run.resume):
         net, history = fit(
             dataset,
             config,
             devices,
-            checkpoint_dir=Path(run.out) / CHECKPOINTS,
+            checkpoint_dir=checkpoints,
             resume=run.resume,
             progress=progress,
             job=job,
@@ -166,7 +229,9 @@ def train(
     if job is not None:
         training["workers"] = job.workers
     network = model.network(net, ModelRecord(source=TRAINED_HERE, epoch=config.epochs))
-    return Obtained(network, history, training, trained=net)
+    # This run's training stage leaves out the epochs a checkpoint brought: their own time counts.
+    earlier = [e.seconds + e.eval_seconds for e in history.epochs if e.epoch <= resumed_after]
+    return Obtained(network, history, training, trained=net, earlier_seconds=sum(filter(math.isfinite, earlier)))
 
 
 def save_model(got: Obtained, staged: Path) -> None:
@@ -186,7 +251,7 @@ def save_model(got: Obtained, staged: Path) -> None:
 def evaluate(network: Network, dataset: data.Dataset, device: Device, timer: Timer) -> Evaluation:
     from reportgen.net import predict
 
-    with timer.stage("evaluate"):
+    with timer.stage("evaluate", images=len(dataset.test_y), device=device):
         return score(predict.probabilities(network, dataset.test_x, device), dataset.test_y)
 
 
@@ -201,7 +266,7 @@ def inspect(
     from reportgen.net import inside
 
     worst = worst_indices(evaluation) if evaluation is not None else []
-    with timer.stage("inspect"):
+    with timer.stage("inspect", cases=", ".join(map(str, cases)), device=device):
         chosen = inspection.resolve_cases(cases, worst, len(dataset.test_y))
         return inside.run(network, dataset.test_x, dataset.test_y, chosen, device)
 
@@ -249,21 +314,28 @@ def needs_worst(cases: tuple[Case, ...]) -> bool:
 
 def record(run: RunSettings, devices: list[Device], dataset: data.Dataset, got: Obtained, timer: Timer) -> RunRecord:
     """The run record from the values gathered; timings as they stand now."""
+    here = dataset.describe()
     return RunRecord(
         command=run.command,
         arguments=dict(run.arguments),
         contexts=tuple(str(c) for c in devices),
-        data=dataset.describe(),
+        data=here,
         model=got.network.record,
         training=dict(got.training),
+        trained_on=_trained_here(here, got, timer) if got.trained is not None else got.trained_on,
         title=run.title,
         timings=dict(timer.seconds),
     )
 
 
+def _trained_here(here: data.DataRecord, got: Obtained, timer: Timer) -> TrainedOn:
+    seconds = timer.seconds.get("train")
+    return TrainedOn(here, None if seconds is None else round(seconds + got.earlier_seconds, 3))
+
+
 def draw(staged: Path, gathered: Gathered, formats: tuple[str, ...], timer: Timer, say: Say) -> dict[str, Figure]:
     say("drawing figures")
-    with timer.stage("figures"):
+    with timer.stage("figures", formats=",".join(formats)):
         drawn = make(
             gathered.dataset,
             gathered.history,
@@ -294,7 +366,7 @@ def render(
     """The report's values, and report.html if asked for; the PDF comes after the manifest
     it carries (`render_pdf`)."""
     say("rendering " + " and ".join(formats))
-    with timer.stage("render"):
+    with timer.stage("render", formats=",".join(formats), templates=user_templates or "built-in"):
         values = report_context.context(
             run_record,
             gathered.history,

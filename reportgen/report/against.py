@@ -7,11 +7,16 @@ from typing import Any
 from reportgen.report.filters import fmt_pct, fmt_points, fmt_pvalue, is_missing, shown_path
 from reportgen.run.comparison import CONFIDENCE, INTERVAL_METHOD, SHOWN, WORSE_LEVEL, Baseline, Change, Comparison
 from reportgen.run.gates import Verdict
-from reportgen.run.record import TRAINED_HERE, RunRecord
+from reportgen.run.record import NOT_KNOWN, TRAINED_HERE, RunRecord
 
 
 def _shown_model(record: RunRecord) -> str:
     return TRAINED_HERE if record.model.source == TRAINED_HERE else f"loaded from {record.model.source}"
+
+
+def _training_images(record: RunRecord) -> int | str:
+    trained = record.trained()
+    return NOT_KNOWN if trained is None else trained.train_images
 
 
 def _settings_differences(before: RunRecord, after: RunRecord) -> list[dict[str, Any]]:
@@ -24,7 +29,7 @@ def _settings_differences(before: RunRecord, after: RunRecord) -> list[dict[str,
     pairs += [
         ("model", _shown_model(before), _shown_model(after)),
         ("model epoch", before.model.epoch, after.model.epoch),
-        ("training images", before.data.train_images, after.data.train_images),
+        ("training images", _training_images(before), _training_images(after)),
         ("data folder", before.data.shown, after.data.shown),
         ("devices", ", ".join(before.contexts) or None, ", ".join(after.contexts) or None),
         ("reportgen", before.reportgen, after.reportgen),

@@ -11,16 +11,16 @@ from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 from reportgen import layers, notebook
-from reportgen.data import PIXEL_SCALINGS
+from reportgen.data import PIXEL_SCALINGS, training_files
 from reportgen.report import against, explanation, sections
-from reportgen.report.filters import is_missing, shown_command, shown_path, shown_value
+from reportgen.report.filters import article, is_missing, shown_command, shown_path, shown_value
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation
 from reportgen.run.explanation import Attributions, Explained, Features
 from reportgen.run.gates import Verdict
 from reportgen.run.history import History, training_seconds
 from reportgen.run.inspection import Inspection
-from reportgen.run.record import TRAINED_HERE, ModelRecord, RunRecord
+from reportgen.run.record import NOT_KNOWN, NOT_RECORDED, TRAINED_HERE, ModelRecord, RunRecord
 from reportgen.stats.mistakes import WorstPair
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def _inspection(inspection: Inspection | None, figures: dict[str, Figure], model
                 "prediction": prediction,
                 "correct": label == prediction,
                 "id": f"inside-case-{i}",
-                "title": f"Test image {int(index):,}: a {label}, predicted {prediction}",
+                "title": f"Test image {int(index):,}: {article(label)} {label}, predicted {prediction}",
                 "input": figures.get(f"inside_{i}_input"),
                 "layers": [
                     {
@@ -178,6 +178,32 @@ def _checksums(files: dict[str, str]) -> list[dict[str, Any]]:
     return rows
 
 
+def _trained(record: RunRecord, history: History) -> dict[str, Any]:
+    """What the model learned from, for how long and how many epochs: the run's own when it
+    trained the model, the model's run record's when it was loaded from a run folder, and
+    otherwise not known. Every section that speaks of training reads it from here."""
+    trained = record.trained()
+    epochs = record.training.get("epochs", len(history.epochs) or None)
+    facts: dict[str, Any] = {
+        "known": trained is not None,
+        "not_known": NOT_RECORDED if record.training else NOT_KNOWN,
+        "seconds": training_seconds(trained.seconds if trained is not None else None, history),
+        "epochs": epochs if isinstance(epochs, int) else None,
+    }
+    if trained is None:
+        return facts
+    files = training_files(trained.data.files)
+    return {
+        **facts,
+        "images": trained.data.train_images,
+        "total": trained.data.train_total,
+        "test_images": trained.data.test_images,  # its history's per-epoch test accuracy is on these
+        "folder": shown_path(trained.data.shown),
+        "same_files": files == training_files(record.data.files),
+        "checksums": _checksums(files),
+    }
+
+
 def _headline(record: RunRecord, history: History, evaluation: Evaluation) -> dict[str, Any]:
     table = evaluation.confusion_matrix
     correct = int(table.trace())
@@ -189,7 +215,7 @@ def _headline(record: RunRecord, history: History, evaluation: Evaluation) -> di
         "n_test": evaluation.n_test,
         "correct": correct,
         "errors": evaluation.n_test - correct,
-        "training_seconds": training_seconds(record.timings, history),
+        "training_seconds": _trained(record, history)["seconds"],
         "images_per_second": _images_per_second(history),
         "contexts": list(record.contexts),
         "epochs_run": len(history.epochs),
@@ -299,6 +325,7 @@ def context(
         "headline": _headline(record, history, evaluation),
         "data": replace(record.data, dir=None if record.data.dir is None else shown_path(record.data.dir)),
         "training": dict(record.training),
+        "trained": _trained(record, history),
         "model": replace(record.model, source=shown_path(record.model.source)),
         "trained_here": record.model.source == TRAINED_HERE,
         "pixels": _pixels(record.model),

@@ -90,6 +90,15 @@ def fmt_value(x: Any) -> str:
     return str(x)
 
 
+def article(n: Any) -> str:
+    """ "a" or "an" before a number as it is read aloud: an 8, an 11, an 18, an 80, an 11,000;
+    a 1, a 7, a 100."""
+    digits = str(abs(int(n)))
+    if digits.startswith("8") or (len(digits) % 3 == 2 and digits[:2] in ("11", "18")):
+        return "an"
+    return "a"
+
+
 FILTERS = {
     "fixed": fmt_fixed,
     "pct": fmt_pct,
@@ -99,6 +108,7 @@ FILTERS = {
     "points": fmt_points,
     "shape": format_shape,
     "value": fmt_value,
+    "article": article,
 }
 
 

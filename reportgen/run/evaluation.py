@@ -8,6 +8,7 @@ mistakes (stats.mistakes), calibration (stats.calibration) and the ranking metri
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from reportgen.errors import DataError
-from reportgen.run import files
+from reportgen.run import files, schema
 from reportgen.stats.calibration import Calibration, CalibrationBin, calibration
 from reportgen.stats.caret import N_CLASSES, ClassStats, Overall, confusion_matrix, confusion_stats
 from reportgen.stats.mistakes import Mistake, WorstPair, top_errors, worst_pair
@@ -86,40 +87,13 @@ class Evaluation:
     def from_json(cls, body: Any, source: str = "metrics.json") -> Evaluation:
         """An Evaluation from metrics.json's body; per-image arrays are None, null stats NaN.
 
-        Anything not shaped like reportgen's metrics.json is a DataError naming `source`.
+        Every value's type and range is checked first: anything not shaped like reportgen's
+        metrics.json is a DataError naming `source` and the value.
         """
         try:
-            worst = body["worst_pair"]
-            calibration = body["calibration"]
-            table = np.asarray(body["confusion_matrix"], dtype=np.int64)
-            return cls(
-                probabilities=None,
-                predictions=None,
-                labels=None,
-                confusion_matrix=table,
-                overall=_record(Overall, body["overall"]),
-                by_class=tuple(_record(ClassStats, {**row, "digit": row["class"]}) for row in body["by_class"]),
-                worst_pair=WorstPair(
-                    prediction=worst["prediction"],
-                    reference=worst["reference"],
-                    count=int(worst["count"]),
-                    indices=tuple(int(i) for i in worst["indices"]),
-                    probabilities=np.asarray(worst["probabilities"], np.float64).reshape(
-                        len(worst["indices"]), len(table)
-                    ),
-                ),
-                top_errors=tuple(
-                    _record(Mistake, {**row, "probabilities": tuple(row["probabilities"])})
-                    for row in body["top_errors"]
-                ),
-                calibration=Calibration(
-                    bins=tuple(CalibrationBin(**bin_) for bin_ in calibration["bins"]),
-                    ece=files.nan_for_none(calibration["ece"]),
-                ),
-                n_test=int(body["n_test"]),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise DataError(f"{source}: not a reportgen metrics.json ({type(e).__name__}: {e})") from e
+            return _read_evaluation(body)
+        except schema.Invalid as e:
+            raise DataError(f"{source}: not a reportgen metrics.json ({e})") from e
 
     def save(self, path: Path) -> Path:
         return files.write_json(path, self.to_json())
@@ -134,14 +108,124 @@ def _class_row(row: ClassStats) -> dict[str, Any]:
     return {"class": values.pop("digit"), **values}
 
 
-def _record(kind: type, values: dict[str, Any]) -> Any:
-    """A dataclass from a JSON object: its fields, null read as NaN; a field with a default
-    (added after metrics.json files were written without it) may be missing."""
-    required = [f.name for f in fields(kind) if f.default is MISSING]
-    missing = [name for name in required if name not in values]
-    if missing:
-        raise KeyError(missing[0])
-    return kind(**{f.name: files.nan_for_none(values[f.name]) for f in fields(kind) if f.name in values})
+# -- reading metrics.json, value by value ---------------------------------------------------
+
+# The range of each statistic metrics.json holds; any other is a proportion, in [0, 1].
+_RANGES = {"kappa": (-math.inf, 1.0), "log_loss": (0.0, math.inf)}
+
+
+def _statistics(kind: type, body: Any, where: str, **known: Any) -> Any:
+    """A dataclass of statistics from a JSON object: each field a number in its range or null
+    (NaN); a field with a default (added after metrics.json files were written without it)
+    may be missing. `known` gives fields read otherwise."""
+    values = dict(known)
+    for f in fields(kind):
+        if f.name in known:
+            continue
+        if f.name not in schema.obj(body, where) and f.default is not MISSING:
+            continue
+        low, high = _RANGES.get(f.name, (0.0, 1.0))
+        values[f.name] = schema.number(schema.get(body, f.name, where), f"{where}.{f.name}", low, high, null=True)
+    return kind(**values)
+
+
+def _digit(value: Any, where: str) -> int:
+    return schema.integer(value, where, 0, N_CLASSES - 1)
+
+
+def _optional_digit(value: Any, where: str) -> int | None:
+    return None if value is None else _digit(value, where)
+
+
+def _optional_proportion(value: Any, where: str) -> float | None:
+    return None if value is None else schema.proportion(value, where)
+
+
+def _probabilities(value: Any, where: str) -> list[float]:
+    return schema.each(value, where, schema.proportion, N_CLASSES)
+
+
+def _worst_pair(body: Any, n: int) -> WorstPair:
+    where = "worst_pair"
+    indices = schema.each(schema.get(body, "indices", where), f"{where}.indices", _index(n))
+    rows = schema.each(schema.get(body, "probabilities", where), f"{where}.probabilities", _probabilities)
+    if len(rows) != len(indices):
+        raise schema.Invalid(f"{where}: {len(rows):,} rows of probabilities for {len(indices):,} images")
+    return WorstPair(
+        prediction=schema.field(body, "prediction", where, _optional_digit),
+        reference=schema.field(body, "reference", where, _optional_digit),
+        count=schema.field(body, "count", where, lambda v, w: schema.integer(v, w, 0, n)),
+        indices=tuple(indices),
+        probabilities=np.array(rows, np.float64).reshape(len(indices), N_CLASSES),
+    )
+
+
+def _index(n: int) -> Any:
+    """A reader of test-set indices, 0 to n - 1."""
+    return lambda value, where: schema.integer(value, where, 0, n - 1)
+
+
+def _mistake(n: int) -> Any:
+    def read(body: Any, where: str) -> Mistake:
+        return Mistake(
+            index=schema.field(body, "index", where, _index(n)),
+            label=schema.field(body, "label", where, _digit),
+            prediction=schema.field(body, "prediction", where, _digit),
+            confidence=schema.field(body, "confidence", where, schema.proportion),
+            probabilities=tuple(schema.field(body, "probabilities", where, _probabilities)),
+        )
+
+    return read
+
+
+def _calibration(body: Any, n: int) -> Calibration:
+    def read_bin(value: Any, where: str) -> CalibrationBin:
+        return CalibrationBin(
+            lower=schema.field(value, "lower", where, schema.proportion),
+            upper=schema.field(value, "upper", where, schema.proportion),
+            count=schema.field(value, "count", where, lambda v, w: schema.integer(v, w, 0, n)),
+            confidence=schema.field(value, "confidence", where, _optional_proportion),
+            accuracy=schema.field(value, "accuracy", where, _optional_proportion),
+        )
+
+    bins = schema.get(body, "bins", "calibration")
+    schema.array(bins, "calibration.bins", most=1000)
+    return Calibration(
+        bins=tuple(schema.each(bins, "calibration.bins", read_bin)),
+        ece=schema.field(body, "ece", "calibration", lambda v, w: schema.proportion(v, w, null=True)),
+    )
+
+
+def _read_evaluation(body: Any) -> Evaluation:
+    n = schema.field(body, "n_test", "", lambda v, w: schema.integer(v, w, 1))
+    rows = schema.each(
+        schema.get(body, "confusion_matrix"),
+        "confusion_matrix",
+        lambda row, where: schema.each(row, where, lambda v, w: schema.integer(v, w, 0, n), N_CLASSES),
+        N_CLASSES,
+    )
+    table = np.array(rows, np.int64).reshape(N_CLASSES, N_CLASSES)
+    if int(table.sum()) != n:
+        raise schema.Invalid(f"confusion_matrix: its cells add up to {int(table.sum()):,}, n_test is {n:,}")
+
+    def class_row(value: Any, where: str) -> ClassStats:
+        return _statistics(ClassStats, value, where, digit=schema.field(value, "class", where, _digit))
+
+    by_class = tuple(schema.each(schema.get(body, "by_class"), "by_class", class_row, N_CLASSES))
+    if [row.digit for row in by_class] != list(range(N_CLASSES)):
+        raise schema.Invalid(f"by_class: classes {[row.digit for row in by_class]}, expected 0 to {N_CLASSES - 1}")
+    return Evaluation(
+        probabilities=None,
+        predictions=None,
+        labels=None,
+        confusion_matrix=table,
+        overall=_statistics(Overall, schema.get(body, "overall"), "overall"),
+        by_class=by_class,
+        worst_pair=_worst_pair(schema.get(body, "worst_pair"), n),
+        top_errors=tuple(schema.each(schema.get(body, "top_errors"), "top_errors", _mistake(n))),
+        calibration=_calibration(schema.get(body, "calibration"), n),
+        n_test=n,
+    )
 
 
 def score(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:
@@ -198,29 +282,66 @@ class Predictions:
         return files.write_npz(path, arrays)
 
     @classmethod
-    def load(cls, path: Path) -> Predictions:
-        """Read predictions.npz back; anything not shaped like one is a DataError."""
-        arrays = files.read_npz(path, "predictions")
-        for name in ("labels", "predictions", "probabilities"):
-            if name not in arrays:
-                raise DataError(f"{path}: no array '{name}' (not a reportgen predictions file)")
-        labels, predictions, probabilities = arrays["labels"], arrays["predictions"], arrays["probabilities"]
-        n = len(labels)
-        if (
-            labels.ndim != 1
-            or predictions.shape != (n,)
-            or probabilities.shape != (n, N_CLASSES)
-            or not np.issubdtype(labels.dtype, np.integer)
-            or not np.issubdtype(predictions.dtype, np.integer)
-            or not np.issubdtype(probabilities.dtype, np.floating)
-        ):
-            raise DataError(
-                f"{path}: expected labels and predictions of n integers and probabilities of n x "
-                f"{N_CLASSES} floats, found {labels.dtype} {labels.shape}, {predictions.dtype} "
-                f"{predictions.shape}, {probabilities.dtype} {probabilities.shape}"
-            )
-        if n and not np.array_equal(predictions, probabilities.argmax(axis=1)):
-            raise DataError(f"{path}: its predictions are not the largest of its probabilities")
-        if n and ((labels < 0) | (labels >= N_CLASSES)).any():
-            raise DataError(f"{path}: a label outside 0-{N_CLASSES - 1}")
-        return cls(labels.astype(np.int64), predictions.astype(np.int64), probabilities.astype(np.float32))
+    def load(cls, path: Path, n: int | None = None) -> Predictions:
+        """Read predictions.npz back; anything not shaped like one is a DataError.
+
+        The arrays' shapes are checked from their headers before any is read (with `n`, the
+        number of test images they must cover); then their values: probabilities finite, in
+        [0, 1], each row summing to 1; labels in 0-9; predictions the largest probability.
+        """
+        path = Path(path)
+        names = ("labels", "predictions", "probabilities")
+        arrays = files.read_npz(path, "predictions", names, lambda headers: _check_headers(path, headers, n))
+        return _checked(path, arrays["labels"], arrays["predictions"], arrays["probabilities"])
+
+
+# A row of float32 probabilities from a softmax sums to 1 within about 1e-6.
+SUM_TOLERANCE = 1e-3
+
+
+def _check_headers(path: Path, headers: dict[str, files.Header], n: int | None) -> None:
+    for name in ("labels", "predictions", "probabilities"):
+        if name not in headers:
+            raise DataError(f"{path}: no array '{name}' (not a reportgen predictions file)")
+    (labels, labels_type), (predictions, predictions_type), (probabilities, probabilities_type) = (
+        headers[name] for name in ("labels", "predictions", "probabilities")
+    )
+    rows = labels[0] if len(labels) == 1 else -1
+    if (
+        len(labels) != 1
+        or predictions != (rows,)
+        or probabilities != (rows, N_CLASSES)
+        or labels_type.kind not in "iu"
+        or predictions_type.kind not in "iu"
+        or probabilities_type.kind != "f"
+    ):
+        raise DataError(
+            f"{path}: expected labels and predictions of n integers and probabilities of n x "
+            f"{N_CLASSES} floats, found {labels_type} {labels}, {predictions_type} "
+            f"{predictions}, {probabilities_type} {probabilities}"
+        )
+    if rows == 0:
+        raise DataError(f"{path}: holds no test image")
+    if n is not None and rows != n:
+        raise DataError(f"{path}: predictions for {rows:,} test images, expected {n:,}")
+
+
+def _checked(path: Path, labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray) -> Predictions:
+    finite = np.isfinite(probabilities)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise DataError(f"{path}: probability {probabilities[row][~finite[row]][0]} for test image {row}")
+    outside = (probabilities < 0) | (probabilities > 1)
+    if outside.any():
+        row = int(np.flatnonzero(outside.any(axis=1))[0])
+        raise DataError(f"{path}: probability {probabilities[row][outside[row]][0]:g} for test image {row}")
+    sums = probabilities.sum(axis=1, dtype=np.float64)
+    off = np.abs(sums - 1) > SUM_TOLERANCE
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise DataError(f"{path}: the probabilities of test image {row} add up to {sums[row]:.6g}, not 1")
+    if ((labels < 0) | (labels >= N_CLASSES)).any():
+        raise DataError(f"{path}: a label outside 0-{N_CLASSES - 1}")
+    if not np.array_equal(predictions, probabilities.argmax(axis=1)):
+        raise DataError(f"{path}: its predictions are not the largest of its probabilities")
+    return Predictions(labels.astype(np.int64), predictions.astype(np.int64), probabilities.astype(np.float32))

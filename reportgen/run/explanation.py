@@ -18,6 +18,7 @@ import numpy as np
 from reportgen.errors import DataError
 from reportgen.run import files
 from reportgen.run.comparison import SHOWN
+from reportgen.run.schema import MAX_COUNT
 
 if TYPE_CHECKING:
     from reportgen.run.comparison import Comparison
@@ -51,29 +52,53 @@ def occlusion_positions(window: int, stride: int, side: int = SIDE) -> int:
 
 # -- checking arrays read from a file -------------------------------------------------------------
 
+# What each file holds: name -> (kind, shape). A shape's letters are lengths the file sets
+# (the first array holding one fixes it, every other must agree); "k" is the occlusion map's
+# side, at most SIDE. A 0-d value is also taken as one element (write_npz stores it so).
+Spec = dict[str, tuple[str, tuple[int | str, ...]]]
+KINDS = {"int": ("iu", "integers"), "float": ("f", "floating-point numbers"), "uint8": ("", "uint8 pixels")}
 
-def _take(path: Path, arrays: dict[str, np.ndarray], name: str, kind: str, shape: tuple[int | None, ...]) -> np.ndarray:
-    """arrays[name], checked: present, of `kind` ("int" or "float"), of `shape` (None: any length),
-    finite. A DataError names the file and the array otherwise."""
-    if name not in arrays:
-        raise DataError(f"{path}: no array '{name}' (not a reportgen {path.stem} file)")
-    array = arrays[name]
-    expected = "x".join("n" if n is None else str(n) for n in shape) or "a single value"
-    wanted, what = {
-        "int": (np.integer, "integers"),
-        "float": (np.floating, "floating-point numbers"),
-        "uint8": (np.uint8, "uint8 pixels"),
-    }[kind]
-    if not np.issubdtype(array.dtype, wanted):
-        raise DataError(f"{path}: array '{name}' is {array.dtype}, expected {what}")
-    if shape == () and array.shape == (1,):  # write_npz stores a single value as one element
-        array = array.reshape(())
-    if array.ndim != len(shape) or any(n is not None and n != got for n, got in zip(shape, array.shape)):
-        got = "x".join(str(n) for n in array.shape) or "a single value"
-        raise DataError(f"{path}: array '{name}' has shape {got}, expected {expected}")
-    if kind == "float" and not np.isfinite(array).all():
-        raise DataError(f"{path}: array '{name}' holds NaN or infinite values")
-    return array
+
+def _shown(shape: tuple[int | str, ...]) -> str:
+    return "x".join(str(n) for n in shape) or "a single value"
+
+
+def _check_headers(path: Path, what: str, spec: Spec, headers: dict[str, files.Header]) -> dict[str, int]:
+    """Every array of `spec` present, of its kind and shape, from the headers alone (before
+    anything is allocated); the lengths the file sets, by letter."""
+    sizes: dict[str, int] = {}
+    for name, (kind, shape) in spec.items():
+        if name not in headers:
+            raise DataError(f"{path}: no array '{name}' (not a reportgen {what} file)")
+        found, dtype = headers[name]
+        kinds, said = KINDS[kind]
+        if (dtype != np.uint8) if kind == "uint8" else (dtype.kind not in kinds):
+            raise DataError(f"{path}: array '{name}' is {dtype}, expected {said}")
+        if shape == () and found == (1,):
+            found = ()
+        fits = len(found) == len(shape)
+        for wanted, got in zip(shape, found):
+            if isinstance(wanted, str):
+                fits = fits and sizes.setdefault(wanted, got) == got and (wanted != "k" or 1 <= got <= SIDE)
+            else:
+                fits = fits and wanted == got
+        if not fits:
+            expected = _shown(tuple(sizes.get(n, "n") if isinstance(n, str) else n for n in shape))
+            raise DataError(f"{path}: array '{name}' has shape {_shown(found)}, expected {expected}")
+    return sizes
+
+
+def _read(path: Path, what: str, spec: Spec) -> dict[str, np.ndarray]:
+    """The arrays of `spec`, shapes and kinds checked before they are read; then finite floats."""
+
+    def check(headers: dict[str, files.Header]) -> None:
+        _check_headers(path, what, spec, headers)
+
+    arrays = files.read_npz(path, what, spec, check)
+    for name, (kind, _) in spec.items():
+        if kind == "float" and not np.isfinite(arrays[name]).all():
+            raise DataError(f"{path}: array '{name}' holds NaN or infinite values")
+    return arrays
 
 
 def _check(path: Path, ok: bool, message: str) -> None:
@@ -83,6 +108,14 @@ def _check(path: Path, ok: bool, message: str) -> None:
 
 def _int(array: np.ndarray) -> int:
     return int(array.reshape(()))
+
+
+def _within(path: Path, name: str, values: np.ndarray, n_test: int | None) -> None:
+    """Test-set indices: not negative, each once, and with `n_test` below it."""
+    _check(path, bool((values >= 0).all()), f"array '{name}' holds a negative test-set index")
+    _check(path, len(np.unique(values)) == len(values), f"array '{name}' names a test image twice")
+    if n_test is not None:
+        _check(path, bool((values < n_test).all()), f"array '{name}': a test image outside the {n_test:,} test images")
 
 
 # -- attributions ---------------------------------------------------------------------------------
@@ -180,45 +213,57 @@ class Attributions:
         return files.write_npz(Path(path), self.arrays())
 
     @classmethod
-    def load(cls, path: Path | str) -> Attributions:
-        """Read attributions.npz back; a missing or malformed file is a DataError."""
-        path = Path(path)
-        return cls.from_arrays(path, files.read_npz(path, "attributions"))
+    def load(cls, path: Path | str, n_test: int | None = None) -> Attributions:
+        """Read attributions.npz back; a missing or malformed file is a DataError.
 
-    @classmethod
-    def from_arrays(cls, path: Path, arrays: dict[str, np.ndarray]) -> Attributions:
-        indices = _take(path, arrays, "indices", "int", (None,))
-        n = len(indices)
-        _check(path, bool((indices >= 0).all()), "array 'indices' holds a negative test-set index")
-        _check(path, len(np.unique(indices)) == n, "array 'indices' names a test image twice")
-        targets = _take(path, arrays, "targets", "int", (n,))
-        versus = _take(path, arrays, "versus", "int", (n,))
+        Every array's kind and shape is checked from its header before any is read; then the
+        values: finite, test-set indices (below `n_test` if given) each once, classes 0-9, no
+        image explained against its own class, window and stride in 1-28 with the map's side
+        they give, at least one step."""
+        path = Path(path)
+        arrays = _read(path, "attributions", ATTRIBUTION_ARRAYS)
+        indices = arrays["indices"].astype(np.int64)
+        _within(path, "indices", indices, n_test)
+        targets, versus = arrays["targets"].astype(np.int64), arrays["versus"].astype(np.int64)
         _check(path, bool(((targets >= 0) & (targets < N_CLASSES)).all()), "a target outside 0-9")
         _check(path, bool(((versus >= -1) & (versus < N_CLASSES)).all()), "a 'versus' class outside -1-9")
         _check(path, bool((versus != targets).all()), "an image explained against its own class")
-        ig = _take(path, arrays, "integrated_gradients", "float", (n, SIDE, SIDE))
-        window = _int(_take(path, arrays, "occlusion_window", "int", ()))
-        stride = _int(_take(path, arrays, "occlusion_stride", "int", ()))
+        window, stride = _int(arrays["occlusion_window"]), _int(arrays["occlusion_stride"])
         _check(path, 1 <= window <= SIDE, f"occlusion window {window} is not between 1 and {SIDE}")
         _check(path, 1 <= stride <= SIDE, f"occlusion stride {stride} is not between 1 and {SIDE}")
         side = occlusion_positions(window, stride)
-        occlusion = _take(path, arrays, "occlusion", "float", (n, side, side))
-        score_image = _take(path, arrays, "score_image", "float", (n,))
-        score_baseline = _take(path, arrays, "score_baseline", "float", (n,))
-        steps = _take(path, arrays, "steps", "int", (n,))
+        found = arrays["occlusion"].shape[1]
+        _check(
+            path, found == side, f"occlusion maps of side {found}, a window {window} at stride {stride} gives {side}"
+        )
+        steps = arrays["steps"].astype(np.int64)
         _check(path, bool((steps >= 1).all()), "an image integrated over fewer than 1 step")
         return cls(
-            indices=indices.astype(np.int64),
-            targets=targets.astype(np.int64),
-            versus=versus.astype(np.int64),
-            integrated_gradients=ig.astype(np.float32),
-            occlusion=occlusion.astype(np.float32),
+            indices=indices,
+            targets=targets,
+            versus=versus,
+            integrated_gradients=arrays["integrated_gradients"].astype(np.float32),
+            occlusion=arrays["occlusion"].astype(np.float32),
             occlusion_window=window,
             occlusion_stride=stride,
-            score_image=score_image.astype(np.float64),
-            score_baseline=score_baseline.astype(np.float64),
-            steps=steps.astype(np.int64),
+            score_image=arrays["score_image"].astype(np.float64),
+            score_baseline=arrays["score_baseline"].astype(np.float64),
+            steps=steps,
         )
+
+
+ATTRIBUTION_ARRAYS: Spec = {
+    "indices": ("int", ("n",)),
+    "targets": ("int", ("n",)),
+    "versus": ("int", ("n",)),
+    "integrated_gradients": ("float", ("n", SIDE, SIDE)),
+    "occlusion": ("float", ("n", "k", "k")),
+    "occlusion_window": ("int", ()),
+    "occlusion_stride": ("int", ()),
+    "score_image": ("float", ("n",)),
+    "score_baseline": ("float", ("n",)),
+    "steps": ("int", ("n",)),
+}
 
 
 # -- features -------------------------------------------------------------------------------------
@@ -261,34 +306,30 @@ class Features:
         return files.write_npz(Path(path), self.arrays())
 
     @classmethod
-    def load(cls, path: Path | str) -> Features:
-        """Read features.npz back; a missing or malformed file is a DataError."""
-        path = Path(path)
-        return cls.from_arrays(path, files.read_npz(path, "features"))
+    def load(cls, path: Path | str, n_test: int | None = None) -> Features:
+        """Read features.npz back; a missing or malformed file is a DataError.
 
-    @classmethod
-    def from_arrays(cls, path: Path, arrays: dict[str, np.ndarray]) -> Features:
-        pca = _take(path, arrays, "act3_pca", "float", (None, COMPONENTS))
-        ratio = _take(path, arrays, "explained_variance_ratio", "float", (COMPONENTS,))
+        Every array's kind and shape is checked from its header before any is read; then the
+        values: finite, `n_test` test images projected (if given), shares of the variance,
+        cases among the test images, each once, neighbours among the training images searched,
+        each once per row, nearest first, labels 0-9."""
+        path = Path(path)
+        arrays = _read(path, "features", FEATURE_ARRAYS)
+        pca, ratio = arrays["act3_pca"], arrays["explained_variance_ratio"].astype(np.float64)
+        if n_test is not None:
+            _check(path, len(pca) == n_test, f"{len(pca):,} test images projected, the run has {n_test:,}")
         _check(
             path,
             bool((ratio >= 0).all() and ratio.sum() <= 1 + 1e-9 and (np.diff(ratio) <= 1e-12).all()),
             "'explained_variance_ratio' is not two shares of the variance, largest first, summing to at most 1",
         )
-        cases = _take(path, arrays, "neighbour_cases", "int", (None,))
-        m = len(cases)
-        neighbours = _take(path, arrays, "neighbours", "int", (m, NEIGHBOURS))
-        distances = _take(path, arrays, "neighbour_distances", "float", (m, NEIGHBOURS))
-        labels = _take(path, arrays, "neighbour_labels", "int", (m, NEIGHBOURS))
+        cases = arrays["neighbour_cases"].astype(np.int64)
+        _within(path, "neighbour_cases", cases, len(pca))
+        neighbours, distances = arrays["neighbours"].astype(np.int64), arrays["neighbour_distances"]
+        labels = arrays["neighbour_labels"].astype(np.int64)
         _check(path, bool(((labels >= 0) & (labels < N_CLASSES)).all()), "a neighbour's label outside 0-9")
-        images = _take(path, arrays, "neighbour_images", "uint8", (m, NEIGHBOURS, SIDE, SIDE))
-        train = _int(_take(path, arrays, "train_images", "int", ()))
-        n_test = len(pca)
-        _check(
-            path, bool(((cases >= 0) & (cases < n_test)).all()), f"a neighbour case outside the {n_test} test images"
-        )
-        _check(path, len(np.unique(cases)) == m, "array 'neighbour_cases' names a test image twice")
-        _check(path, train >= NEIGHBOURS, f"{train} training images searched, fewer than {NEIGHBOURS}")
+        train = _int(arrays["train_images"])
+        _check(path, NEIGHBOURS <= train <= MAX_COUNT, f"{train} training images searched, not {NEIGHBOURS} or more")
         _check(
             path,
             bool(((neighbours >= 0) & (neighbours < train)).all()),
@@ -302,14 +343,26 @@ class Features:
         )
         return cls(
             act3_pca=pca.astype(np.float32),
-            explained_variance_ratio=ratio.astype(np.float64),
-            neighbours=neighbours.astype(np.int64),
-            neighbour_cases=cases.astype(np.int64),
+            explained_variance_ratio=ratio,
+            neighbours=neighbours,
+            neighbour_cases=cases,
             neighbour_distances=distances.astype(np.float64),
-            neighbour_labels=labels.astype(np.int64),
-            neighbour_images=images,
+            neighbour_labels=labels,
+            neighbour_images=arrays["neighbour_images"],
             train_images=train,
         )
+
+
+FEATURE_ARRAYS: Spec = {
+    "act3_pca": ("float", ("p", COMPONENTS)),
+    "explained_variance_ratio": ("float", (COMPONENTS,)),
+    "neighbour_cases": ("int", ("m",)),
+    "neighbours": ("int", ("m", NEIGHBOURS)),
+    "neighbour_distances": ("float", ("m", NEIGHBOURS)),
+    "neighbour_labels": ("int", ("m", NEIGHBOURS)),
+    "neighbour_images": ("uint8", ("m", NEIGHBOURS, SIDE, SIDE)),
+    "train_images": ("int", ()),
+}
 
 
 # -- which images ---------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reportgen.errors import ReportgenError
-from reportgen.run import archive
+from reportgen.errors import DataError, ReportgenError
+from reportgen.run import archive, schema
 from reportgen.run.evaluation import PREDICTIONS, Evaluation, Predictions
 from reportgen.run.explanation import ATTRIBUTIONS, FEATURES, Attributions, Features
 from reportgen.run.files import MANIFEST, read_json
@@ -51,8 +51,9 @@ def read(run_dir: Path, per_image: bool = False) -> FinishedRun:
     check_listed(run_dir, listed if isinstance(listed, dict) else {}, needed + optional, pdf)
     metrics = read_json(run_dir / METRICS)
     evaluation = Evaluation.from_json(metrics, str(run_dir / METRICS))
+    _check_summary(metrics, str(run_dir / METRICS))
     if kept.is_file():
-        evaluation = evaluation.with_predictions(Predictions.load(kept), str(kept))
+        evaluation = evaluation.with_predictions(Predictions.load(kept, evaluation.n_test), str(kept))
     elif per_image:
         raise ReportgenError(
             f"{run_dir}: no {PREDICTIONS} (made before reportgen kept it), so nothing to compare image by image; "
@@ -67,6 +68,18 @@ def read(run_dir: Path, per_image: bool = False) -> FinishedRun:
         inspection=Inspection.load(run_dir / INSPECTION),
         metrics=metrics,
         pdf=pdf,
-        attributions=Attributions.load(run_dir / ATTRIBUTIONS) if ATTRIBUTIONS in optional else None,
-        features=Features.load(run_dir / FEATURES) if FEATURES in optional else None,
+        attributions=Attributions.load(run_dir / ATTRIBUTIONS, evaluation.n_test) if ATTRIBUTIONS in optional else None,
+        features=Features.load(run_dir / FEATURES, evaluation.n_test) if FEATURES in optional else None,
     )
+
+
+def _check_summary(metrics: dict[str, Any], source: str) -> None:
+    """What a rendering reads of metrics.json besides the evaluation: the comparison's baseline
+    and the gates, kept and written again."""
+    try:
+        if metrics.get("comparison") is not None:
+            schema.field(metrics["comparison"], "baseline", "comparison", schema.text)
+        if metrics.get("gates") is not None:
+            schema.each(metrics["gates"], "gates", schema.obj)
+    except schema.Invalid as e:
+        raise DataError(f"{source}: not a reportgen metrics.json ({e})") from e

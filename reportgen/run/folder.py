@@ -23,9 +23,13 @@ from reportgen.run.files import MANIFEST, sha256
 def check_out(out: Path) -> None:
     """Refuse an --out that cannot become a run folder before any work is done."""
     out = Path(out)
+    if out.is_symlink() and not out.exists():  # a dangling link: writing would fail after all the work
+        raise ReportgenError(f"{out}: a symbolic link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise ReportgenError(f"{out}: exists and is not a folder")
     parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not parent.is_dir():  # /dev/null/x: nothing can be made inside a file
+        raise ReportgenError(f"{out}: {parent} is not a folder")
     if not os.access(parent, os.W_OK):
         raise ReportgenError(f"{out}: cannot write in {parent}")
 

@@ -7,15 +7,14 @@ read it without loading the training stage. history.json is its serialization.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from reportgen.errors import DataError
-from reportgen.run import files
+from reportgen.run import files, schema
 
 
 @dataclass(frozen=True)
@@ -72,35 +71,66 @@ class History:
 
     @classmethod
     def from_json(cls, body: Any, source: str = "history.json") -> History:
-        """Read history.json's body back; anything not shaped like one is a DataError."""
+        """Read history.json's body back, every value checked; anything not shaped like one
+        is a DataError naming `source` and the value."""
         try:
-            batches = body["batches"]
-            names = [f.name for f in fields(EpochRecord)]
-            epochs = tuple(
-                EpochRecord(**{name: files.nan_for_none(record.get(name)) for name in names})
-                for record in body["epochs"]
-            )
-            return cls(
-                np.array([b["epoch"] for b in batches], np.int64).reshape(-1),
-                np.array([files.nan_for_none(b["loss"]) for b in batches], np.float64).reshape(-1),
-                np.array([files.nan_for_none(b["accuracy"]) for b in batches], np.float64).reshape(-1),
-                epochs,
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise DataError(f"{source}: not a reportgen history ({type(e).__name__}: {e})") from e
+            batches = schema.each(schema.get(body, "batches"), "batches", _batch)
+            epochs = tuple(schema.each(schema.get(body, "epochs"), "epochs", _epoch))
+        except schema.Invalid as e:
+            raise DataError(f"{source}: not a reportgen history ({e})") from e
+        return cls(
+            np.array([b[0] for b in batches], np.int64).reshape(-1),
+            np.array([b[1] for b in batches], np.float64).reshape(-1),
+            np.array([b[2] for b in batches], np.float64).reshape(-1),
+            epochs,
+        )
 
     def save(self, path: Path) -> Path:
         return files.write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> History:
-        return cls.from_json(files.read_json(path), str(path))
+        # Every value is checked as it is read, so the nesting needs no walk of its own.
+        return cls.from_json(files.read_json(path, MAX_BYTES, max_nesting=None), str(path))
 
 
-def training_seconds(timings: Mapping[str, float], history: History) -> float | None:
-    """How long training took: the run's training stage, else the epochs of its history;
-    None if neither says."""
-    if "train" in timings:
-        return timings["train"]
+# The largest history.json read: 20 epochs of 600 batches are 1.2 MB, a million batches 60 MB.
+MAX_BYTES = 64 << 20
+
+# The range of each number of an epoch's record; a loss is a mean cross-entropy, never negative.
+_EPOCH_RANGES = {
+    "train_loss": (0.0, math.inf),
+    "train_accuracy": (0.0, 1.0),
+    "test_loss": (0.0, math.inf),
+    "test_accuracy": (0.0, 1.0),
+    "seconds": (0.0, math.inf),
+    "eval_seconds": (0.0, math.inf),
+    "images_per_second": (0.0, math.inf),
+}
+
+
+def _batch(body: Any, where: str) -> tuple[int, float, float]:
+    """(epoch, loss, accuracy) of one batch's record; null as NaN."""
+    return (
+        schema.field(body, "epoch", where, schema.integer),
+        schema.field(body, "loss", where, lambda v, w: schema.number(v, w, 0.0, math.inf, null=True)),
+        schema.field(body, "accuracy", where, lambda v, w: schema.proportion(v, w, null=True)),
+    )
+
+
+def _epoch(body: Any, where: str) -> EpochRecord:
+    """One epoch's record; a number it lacks (an older history) reads as NaN."""
+    numbers = {
+        name: schema.number(schema.obj(body, where).get(name), f"{where}.{name}", low, high, null=True)
+        for name, (low, high) in _EPOCH_RANGES.items()
+    }
+    return EpochRecord(epoch=schema.field(body, "epoch", where, schema.integer), **numbers)
+
+
+def training_seconds(recorded: float | None, history: History) -> float | None:
+    """How long training took: as the run that trained the model recorded it (its training
+    stage), else the epochs of the model's history; None if neither says."""
+    if recorded is not None:
+        return recorded
     seconds = [e.seconds for e in history.epochs if e.seconds is not None and math.isfinite(e.seconds)]
     return sum(seconds) if seconds else None

@@ -67,32 +67,62 @@ class Inspection:
 
     @classmethod
     def load(cls, path: Path | str) -> Inspection:
-        """Read an inspection.npz back; a missing or malformed file is a DataError."""
+        """Read an inspection.npz back; a missing or malformed file is a DataError.
+
+        Every array's shape and type is checked from its header before any is read; then
+        the values: indices of test images (the figures check them against the data loaded),
+        labels and predictions digits, outputs and kernels finite.
+        """
         path = Path(path)
-        return cls._from_arrays(path, files.read_npz(path, "inspection"))
-
-    @classmethod
-    def _from_arrays(cls, path: Path, arrays: dict[str, np.ndarray]) -> Inspection:
-        def take(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-            if name not in arrays:
-                raise DataError(f"{path}: no array '{name}' (not a reportgen inspection file)")
-            array = arrays[name]
-            if not np.issubdtype(array.dtype, np.number) or array.shape != shape:
-                raise DataError(
-                    f"{path}: array '{name}' is {array.dtype} {array.shape}, expected {np.dtype(dtype)} {shape}"
-                )
-            return array.astype(dtype, copy=False)
-
-        if "indices" not in arrays or arrays["indices"].ndim != 1:
-            raise DataError(f"{path}: no 1-D array 'indices' (not a reportgen inspection file)")
-        cases = len(arrays["indices"])
-        return cls(
-            indices=take("indices", (cases,), np.int64),
-            labels=take("labels", (cases,), np.int64),
-            predictions=take("predictions", (cases,), np.int64),
-            outputs={layer: take(layer, (cases, *SHAPES[layer]), np.float32) for layer in LAYERS},
-            kernels={name: take(f"kernel_{name}", shape, np.float32) for name, shape in KERNEL_SHAPES.items()},
+        arrays = files.read_npz(path, "inspection", EXPECTED, lambda headers: _check_headers(path, headers))
+        inspected = cls(
+            indices=arrays["indices"].astype(np.int64),
+            labels=arrays["labels"].astype(np.int64),
+            predictions=arrays["predictions"].astype(np.int64),
+            outputs={layer: arrays[layer].astype(np.float32, copy=False) for layer in LAYERS},
+            kernels={name: arrays[f"kernel_{name}"].astype(np.float32, copy=False) for name in KERNEL_SHAPES},
         )
+        _check_values(path, inspected)
+        return inspected
+
+
+# What inspection.npz holds: per case, its index, label, prediction and every layer's output;
+# the two kernels. name -> (shape after the cases' axis, or the whole shape for a kernel; type).
+EXPECTED: dict[str, tuple[tuple[int, ...], type]] = {
+    "indices": ((), np.int64),
+    "labels": ((), np.int64),
+    "predictions": ((), np.int64),
+    **{layer: (SHAPES[layer], np.float32) for layer in LAYERS},
+    **{f"kernel_{name}": (shape, np.float32) for name, shape in KERNEL_SHAPES.items()},
+}
+
+
+def _check_headers(path: Path, headers: dict[str, files.Header]) -> None:
+    if "indices" not in headers or len(headers["indices"][0]) != 1:
+        raise DataError(f"{path}: no 1-D array 'indices' (not a reportgen inspection file)")
+    cases = headers["indices"][0][0]
+    if cases == 0:
+        raise DataError(f"{path}: inspects no test image")
+    for name, (shape, kind) in EXPECTED.items():
+        if name not in headers:
+            raise DataError(f"{path}: no array '{name}' (not a reportgen inspection file)")
+        wanted = shape if name.startswith("kernel_") else (cases, *shape)
+        found, dtype = headers[name]
+        if found != wanted or (np.dtype(kind).kind == "i") != (dtype.kind in "iu"):
+            raise DataError(f"{path}: array '{name}' is {dtype} {found}, expected {np.dtype(kind)} {wanted}")
+
+
+def _check_values(path: Path, inspected: Inspection) -> None:
+    bad = np.flatnonzero(inspected.indices < 0)
+    if bad.size:
+        raise DataError(f"{path}: case {bad[0]}: index {inspected.indices[bad[0]]} is not a test-set index")
+    for name in ("labels", "predictions"):
+        values = getattr(inspected, name)
+        if ((values < 0) | (values > 9)).any():
+            raise DataError(f"{path}: array '{name}' holds {values[(values < 0) | (values > 9)][0]}, not a digit")
+    for name, array in (*inspected.outputs.items(), *(("kernel_" + k, v) for k, v in inspected.kernels.items())):
+        if not np.isfinite(array).all():
+            raise DataError(f"{path}: array '{name}' holds NaN or an infinity")
 
 
 def parse_case(text: str) -> Case:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from reportgen import __version__
 from reportgen.report.filters import shown_path
 from reportgen.run import files
-from reportgen.run.record import TRAINED_HERE
+from reportgen.run.record import NOT_KNOWN, TRAINED_HERE
 from reportgen.site.runs import BaselineSummary, Gate, Run, created_time
 
 if TYPE_CHECKING:
@@ -43,8 +43,11 @@ class Row:
     log_loss: float  # NaN when the run has none
     ece: float
     n_test: int
-    epochs: int  # of the model evaluated
+    # How the model evaluated was trained, as its report says; None: not known (a model
+    # trained elsewhere).
+    epochs: int | None
     training_seconds: float | None
+    train_images: int | None
     devices: tuple[str, ...]
     model: str  # "trained here", or the folder it was loaded from
     comparison: BaselineSummary | None
@@ -92,8 +95,9 @@ def row(run: Run) -> Row:
         log_loss=run.evaluation.overall.log_loss,
         ece=run.evaluation.calibration.ece,
         n_test=run.evaluation.n_test,
-        epochs=record.model.epoch,
+        epochs=run.epochs,
         training_seconds=run.training_seconds,
+        train_images=trained.train_images if (trained := record.trained()) is not None else None,
         devices=record.contexts,
         model=record.model.source if record.model.source == TRAINED_HERE else shown_path(record.model.source),
         comparison=None if comparison is None else replace(comparison, baseline=shown_path(comparison.baseline)),
@@ -141,4 +145,5 @@ def context(index: Index, chart: Figure) -> dict[str, Any]:
             "gates": any(r.gates for r in rows),
         },
         "chart": {"src": CHART, "caption": chart.caption, "alt": chart.alt},
+        "not_known": NOT_KNOWN,
     }

@@ -4,7 +4,6 @@ is written if it is not a finished run."""
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.errors import DataError
-from reportgen.run import archive, files
+from reportgen.run import archive, files, schema
 from reportgen.run import folder as run_folder
 from reportgen.run.evaluation import Evaluation
 from reportgen.run.history import History, training_seconds
-from reportgen.run.record import RunRecord
+from reportgen.run.record import RunRecord, moment
 
 NEEDED = (files.MANIFEST, "metrics.json", "report.html")  # a finished run has them all
 COPIED = ("report.html", archive.PDF, "metrics.json", files.MANIFEST)  # and figures/, and the PDF's sidecar
@@ -53,19 +52,39 @@ class Extras:
     gates: tuple[Gate, ...]
 
 
-def _number(value: Any) -> float:
-    """A JSON number, null as NaN; anything else (a bool, a string) is not one."""
-    if value is None:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{value!r} is not a number")
-    return float(value)
+def _number(value: Any, where: str) -> float:
+    """A finite JSON number, null as NaN."""
+    return schema.number(value, where, null=True)
 
 
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{value!r} is not true or false")
-    return value
+def _difference(value: Any, where: str) -> float:
+    """A difference of two accuracies, in [-1, 1]; null as NaN."""
+    return schema.number(value, where, -1.0, 1.0, null=True)
+
+
+def _gate(body: Any, where: str) -> Gate:
+    return Gate(
+        schema.field(body, "name", where, schema.text),
+        schema.field(body, "threshold", where, _number),
+        schema.field(body, "value", where, _number),
+        schema.field(body, "passed", where, schema.flag),
+    )
+
+
+def _summary(body: Any, where: str) -> BaselineSummary:
+    def read(key: str, how: Any) -> Any:
+        return schema.field(body, key, where, how)
+
+    return BaselineSummary(
+        baseline=read("baseline", schema.text),
+        baseline_accuracy=read("baseline_accuracy", lambda v, w: schema.proportion(v, w, null=True)),
+        accuracy_difference=read("accuracy_difference", _difference),
+        accuracy_difference_lower=read("accuracy_difference_lower", _difference),
+        accuracy_difference_upper=read("accuracy_difference_upper", _difference),
+        fixed=read("fixed", schema.integer),
+        broken=read("broken", schema.integer),
+        mcnemar_exact_p_value=read("mcnemar_exact_p_value", lambda v, w: schema.proportion(v, w, null=True)),
+    )
 
 
 def extras(body: dict[str, Any], source: str = "metrics.json") -> Extras:
@@ -76,26 +95,12 @@ def extras(body: dict[str, Any], source: str = "metrics.json") -> Extras:
     behind them stays with the run.
     """
     try:
-        compared = body.get("comparison")
-        comparison = None
-        if compared is not None:
-            comparison = BaselineSummary(
-                baseline=str(compared["baseline"]),
-                baseline_accuracy=_number(compared["baseline_accuracy"]),
-                accuracy_difference=_number(compared["accuracy_difference"]),
-                accuracy_difference_lower=_number(compared["accuracy_difference_lower"]),
-                accuracy_difference_upper=_number(compared["accuracy_difference_upper"]),
-                fixed=int(compared["fixed"]),
-                broken=int(compared["broken"]),
-                mcnemar_exact_p_value=_number(compared["mcnemar_exact_p_value"]),
-            )
-        gates = tuple(
-            Gate(str(g["name"]), _number(g["threshold"]), _number(g["value"]), _flag(g["passed"]))
-            for g in body.get("gates") or ()
-        )
-        return Extras(comparison, gates)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DataError(f"{source}: not a reportgen metrics.json ({type(e).__name__}: {e})") from e
+        compared, judged = schema.obj(body, "").get("comparison"), body.get("gates")
+        comparison = None if compared is None else _summary(compared, "comparison")
+        gates = () if judged is None else tuple(schema.each(judged, "gates", _gate))
+    except schema.Invalid as e:
+        raise DataError(f"{source}: not a reportgen metrics.json ({e})") from e
+    return Extras(comparison, gates)
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +113,7 @@ class Run:
     evaluation: Evaluation
     extras: Extras
     training_seconds: float | None
+    epochs: int | None  # None: not known
     files: tuple[str, ...]  # what the site copies, relative to the folder, sorted
 
 
@@ -127,10 +133,22 @@ def _files(folder: Path, manifest: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _training_seconds(folder: Path, record: RunRecord) -> float | None:
-    """As the report's summary says it."""
+def _history(folder: Path) -> History:
     kept = folder / "history.json"
-    return training_seconds(record.timings, History.load(kept) if kept.is_file() else History.empty())
+    return History.load(kept) if kept.is_file() else History.empty()
+
+
+def _training_seconds(record: RunRecord, history: History) -> float | None:
+    """As the report's summary says it."""
+    trained = record.trained()
+    return training_seconds(trained.seconds if trained is not None else None, history)
+
+
+def _epochs(record: RunRecord, history: History) -> int | None:
+    """The epochs the model was trained for, as the report's training section says them;
+    None: not known (a model trained elsewhere: its file's epoch number is not a count)."""
+    epochs = record.training.get("epochs", len(history.epochs) or None)
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
 
 
 def read_run(folder: Path, name: str) -> Run:
@@ -142,13 +160,15 @@ def read_run(folder: Path, name: str) -> Run:
     created_time(record.created, str(folder / files.MANIFEST))
     metrics = files.read_json(folder / "metrics.json")
     evaluation = Evaluation.from_json(metrics, str(folder / "metrics.json"))
+    history = _history(folder)
     return Run(
         folder=folder,
         name=name,
         record=record,
         evaluation=evaluation,
         extras=extras(metrics, str(folder / "metrics.json")),
-        training_seconds=_training_seconds(folder, record),
+        training_seconds=_training_seconds(record, history),
+        epochs=_epochs(record, history),
         files=_files(folder, manifest),
     )
 
@@ -181,8 +201,8 @@ def gather(folders: Sequence[Path]) -> list[Run]:
 
 
 def created_time(created: str, source: str) -> _dt.datetime:
+    """When a run was built, in UTC; a DataError naming `source` if that is not a time."""
     try:
-        when = _dt.datetime.fromisoformat(created)
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{source}: created {created!r} is not an ISO 8601 time") from e
-    return when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
+        return moment(created)
+    except schema.Invalid as e:
+        raise DataError(f"{source}: {e}") from e

@@ -29,6 +29,7 @@ from reportgen.report.figures.style import (
     test_images,
     titled_gallery,
 )
+from reportgen.report.filters import article
 from reportgen.run.comparison import SHOWN, Change, Comparison
 from reportgen.run.history import History
 
@@ -153,8 +154,8 @@ def _changed(dataset: Dataset, changes: tuple[Change, ...], name: str, verb: str
         name,
         f"Test images the baseline got {'wrong and this run right' if verb == 'fixed' else 'right and this run wrong'} "
         f"({len(shown)} of {total}); above each its index, its label and both predictions, the baseline's first: "
-        f"e.g. #{first.index}, a {first.label}, read as {first.baseline_prediction} by the baseline and "
-        f"{first.prediction} by this run.",
+        f"e.g. #{first.index}, {article(first.label)} {first.label}, read as {first.baseline_prediction} by the "
+        f"baseline and {first.prediction} by this run.",
         f"{len(shown)} handwritten digits this run {verb}, with both runs' predictions.",
     )
 

@@ -23,6 +23,7 @@ from reportgen.report.figures.style import (
     test_images,
     titled_gallery,
 )
+from reportgen.report.filters import article
 from reportgen.stats.mistakes import Mistake, WorstPair
 
 # -- mistakes ---------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def top_errors(dataset: Dataset, mistakes: tuple[Mistake, ...], limit: int = 20)
         fig,
         "top_errors",
         f"The {len(errors)} test images the network got wrong with the highest confidence, "
-        f"most confident first; label → prediction above each, e.g. a {worst.label} read as "
+        f"most confident first; label → prediction above each, e.g. {article(worst.label)} {worst.label} read as "
         f"{worst.prediction} with p={worst.confidence:.2f}.",
         f"{len(errors)} misclassified digits with their labels, predictions and confidences.",
     )
