@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import make_evaluation, metrics_body
+from conftest import fake_attributions, fake_features, make_evaluation, metrics_body
 
 from reportgen import data
 from reportgen.cli import main
@@ -30,38 +30,6 @@ from reportgen.run.explanation import Attributions, Explained, Features, complet
 from reportgen.run.files import write_npz
 
 # -- the files -------------------------------------------------------------------------------------
-
-
-def fake_attributions(n: int = 3, seed: int = 0) -> Attributions:
-    rng = np.random.default_rng(seed)
-    ig = rng.normal(0, 0.1, (n, 28, 28)).astype(np.float32)
-    baseline = rng.normal(size=n)
-    return Attributions(
-        indices=np.arange(n, dtype=np.int64) * 4,
-        targets=np.array([3, 1, 7][:n] + [0] * max(0, n - 3), np.int64),
-        versus=np.array([5, -1, 2][:n] + [-1] * max(0, n - 3), np.int64),
-        integrated_gradients=ig,
-        occlusion=rng.normal(size=(n, 13, 13)).astype(np.float32),
-        occlusion_window=4,
-        occlusion_stride=2,
-        score_image=baseline + ig.reshape(n, -1).sum(axis=1, dtype=np.float64),
-        score_baseline=baseline,
-        steps=np.full(n, 64, np.int64),
-    )
-
-
-def fake_features(n_test: int = 100, n_train: int = 300) -> Features:
-    rng = np.random.default_rng(1)
-    return Features(
-        act3_pca=rng.normal(size=(n_test, 2)).astype(np.float32),
-        explained_variance_ratio=np.array([0.2, 0.1]),
-        neighbours=np.array([[5, 6, 7, 8, 9], [1, 0, 2, 3, 4]], np.int64),
-        neighbour_cases=np.array([4, 8], np.int64),
-        neighbour_distances=np.array([[1.0, 1.5, 2.0, 2.0, 3.0], [0.5, 0.6, 0.7, 0.8, 0.9]]),
-        neighbour_labels=np.array([[9, 9, 4, 9, 7], [3, 3, 5, 3, 3]], np.int64),
-        neighbour_images=rng.integers(0, 256, (2, 5, 28, 28)).astype(np.uint8),
-        train_images=n_train,
-    )
 
 
 def test_files_round_trip_with_the_same_bytes(tmp_path):
@@ -85,7 +53,18 @@ def broken_file(tmp_path: Path, arrays: dict[str, np.ndarray], name: str) -> Pat
 ATTRIBUTION_DAMAGE = {
     "missing key": (lambda a: a.pop("occlusion"), "no array 'occlusion'"),
     "wrong shape": (lambda a: a.update(integrated_gradients=a["integrated_gradients"][:, :27]), "shape 3x27x28"),
-    "occlusion shape": (lambda a: a.update(occlusion=a["occlusion"][:, :12]), "expected nx13x13|expected 3x13x13"),
+    "occlusion shape": (lambda a: a.update(occlusion=a["occlusion"][:, :12]), "has shape 3x12x13, expected 3xkxk"),
+    "occlusion side": (
+        lambda a: a.update(occlusion=a["occlusion"][:, :12, :12]),
+        "occlusion maps of side 12, a window 4 at stride 2 gives 13",
+    ),
+    "window too large": (lambda a: a.update(occlusion_window=np.asarray(29)), "window 29 is not between 1 and 28"),
+    "fewer occlusion maps": (lambda a: a.update(occlusion=a["occlusion"][:2]), "has shape 2x13x13, expected 3xkxk"),
+    "pixels beyond 28": (
+        lambda a: a.update(integrated_gradients=np.zeros((3, 28, 29), np.float32)),
+        "has shape 3x28x29, expected 3x28x28",
+    ),
+    "a matrix of windows": (lambda a: a.update(occlusion_window=np.full((2, 2), 4)), "expected a single value"),
     "NaN": (lambda a: a["integrated_gradients"].__setitem__((0, 3, 3), np.nan), "NaN"),
     "infinite score": (lambda a: a["score_image"].__setitem__(1, np.inf), "NaN or infinite"),
     "float indices": (lambda a: a.update(indices=a["indices"].astype(np.float64)), "expected integers"),
@@ -153,6 +132,39 @@ def test_what_is_not_an_npz_file_is_a_data_error(tmp_path):
             np.lib.format.write_array(member, np.array([object()]), allow_pickle=True)
     with pytest.raises(DataError):
         Attributions.load(tmp_path / "pickled.npz")
+
+
+def test_indices_are_checked_against_the_runs_test_images(tmp_path):
+    """render gives the run's number of test images: a file of another run is refused."""
+    a, f = fake_attributions(), fake_features(n_test=100)
+    a.save(tmp_path / "attributions.npz")
+    f.save(tmp_path / "features.npz")
+    assert len(Attributions.load(tmp_path / "attributions.npz", n_test=9)) == 3  # indices 0, 4, 8
+    with pytest.raises(DataError, match="array 'indices': a test image outside the 8 test images"):
+        Attributions.load(tmp_path / "attributions.npz", n_test=8)
+    assert Features.load(tmp_path / "features.npz", n_test=100).train_images == 300
+    with pytest.raises(DataError, match="100 test images projected, the run has 300"):
+        Features.load(tmp_path / "features.npz", n_test=300)
+
+
+def test_a_header_that_promises_more_than_the_file_holds_is_refused_before_reading(tmp_path):
+    """integrated_gradients declaring 4e9 x 28 x 28 floats in a file of a few kB: refused from
+    its header, nothing of that size allocated."""
+    import struct
+
+    arrays = fake_attributions().arrays()
+    path = tmp_path / "attributions.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in arrays.items():
+            if name == "integrated_gradients":
+                header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4000000000, 28, 28), }"
+                header += b" " * (-(len(header) + 11) % 64) + b"\n"
+                archive.writestr(f"{name}.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header)
+            else:
+                with archive.open(f"{name}.npy", "w") as member:
+                    np.lib.format.write_array(member, array)
+    with pytest.raises(DataError, match="does not fill"):
+        Attributions.load(path)
 
 
 def test_completeness_is_relative_with_a_floor():
@@ -259,9 +271,7 @@ def test_a_run_made_before_the_section_says_how_to_make_it(tiny):
     assert section(None, fake_features(), explained, evaluation, {}) is None
     missing = absent(None, fake_features(), tiny.describe(), [115, 3])
     assert missing["missing"] == ["attributions.npz"]
-    assert missing["command"] == (
-        "reportgen inspect --model RUN --out RUN --case 115 --case 3 --train-limit 300 --test-limit 100"
-    )
+    assert missing["command"] == ("reportgen inspect --model RUN --out RUN --case 115 --case 3 --test-limit 100")
     old = render_section(None, absent(None, None, tiny.describe(), [115]))
     assert "made before reportgen explained" in old and "<figure" not in old
     assert "no attributions.npz and features.npz" in old and "reportgen inspect --model RUN --out RUN --case 115" in old
@@ -269,7 +279,8 @@ def test_a_run_made_before_the_section_says_how_to_make_it(tiny):
 
 # -- build, inspect and render ------------------------------------------------------------------
 
-SMALL = ["--train-limit", "3000", "--test-limit", "300"]
+# The session's model learned from 3,000 training images: a build or inspect of it loads those.
+SMALL = ["--test-limit", "300"]
 
 
 def invoke(*args: str):
@@ -340,7 +351,7 @@ def test_a_run_made_before_renders_and_inspect_adds_the_section(explained_run, t
     assert "made before reportgen explained" in html and 'id="figure-explain_' not in html
     with np.load(old / "inspection.npz") as inspected:
         (case,) = inspected["indices"].tolist()
-    command = f"reportgen inspect --model RUN --out RUN --case {case} --train-limit 3000 --test-limit 300"
+    command = f"reportgen inspect --model RUN --out RUN --case {case} --test-limit 300"
     assert command in html
     # The command the section gives, as given, then render: the section is there.
     result = invoke(*command.replace("RUN", str(old)).split()[1:], "-q")

@@ -126,7 +126,7 @@ def section(
         "variance_total": float(ratio.sum()),
         "n_test": len(features.act3_pca),
         "train_images": features.train_images,
-        # Whether that is the whole training file, or the --train-limit the run loaded.
+        # Whether that is the whole training file, or the first images, those the model learned from.
         "train_total": data.train_total if data is not None else None,
         "neighbours_figure": figures.get("explain_neighbours"),
         "neighbours": neighbour_rows,
@@ -136,13 +136,13 @@ def section(
 
 def absent(attributions: Attributions | None, features: Features | None, data: DataRecord, cases: list[int]) -> dict:
     """For a run without the section's files: which are missing, and the command that makes
-    them in the run folder (the same data and the same inspected digits), then renders again."""
+    them in the run folder (the same data and the same inspected digits), then renders again.
+    No --train-limit: inspect loads the training images the run's model learned from, as its
+    record says, and searches those, as the build did."""
     missing = [name for name, value in ((ATTRIBUTIONS, attributions), (FEATURES, features)) if value is None]
     options = [f"--case {index}" for index in cases]
     if data.dir is not None:
         options.append(f"--data-dir {shlex.quote(shown_path(data.dir))}")
-    if data.train_images < data.train_total:
-        options.append(f"--train-limit {data.train_images}")
     if data.test_images < data.test_total:
         options.append(f"--test-limit {data.test_images}")
     return {

@@ -83,7 +83,7 @@ def _check_headers(path: Path, what: str, spec: Spec, headers: dict[str, files.H
             else:
                 fits = fits and wanted == got
         if not fits:
-            expected = _shown(tuple(sizes.get(n, "n") if isinstance(n, str) else n for n in shape))
+            expected = _shown(tuple(sizes.get(n, n) if n in ("n", "m", "p") else n for n in shape))
             raise DataError(f"{path}: array '{name}' has shape {_shown(found)}, expected {expected}")
     return sizes
 
