@@ -219,15 +219,25 @@ def explanations(models: list[str], repeats: int, train_limit: int = 0) -> None:
             f"{statistics.median(r['rss_after_mb'] for r in results):.0f} MB after; Python's own peak "
             f"{statistics.median(r['python_peak_mb'] for r in results):.0f} MB.\n"
         )
-        print("| stage | seconds | in evaluation passes |")
+        print("| stage | seconds, median (range) | in evaluation passes, median (range) |")
         print("|---|---:|---:|")
+
+        def row(label: str, seconds: list[float], passes: list[float] | None = None) -> None:
+            shown = f"{statistics.median(seconds):.2f} ({min(seconds):.2f}–{max(seconds):.2f})"
+            ratio = f"{statistics.median(passes):.1f} ({min(passes):.1f}–{max(passes):.1f})" if passes else ""
+            print(f"| {label} | {shown} | {ratio} |")
+
         for stage in first["seconds"]:
-            seconds = statistics.median(r["seconds"][stage] for r in results)
-            passes = statistics.median(r["seconds"][stage] / r["evaluation"] for r in results)
-            print(f"| {stage} | {seconds:.2f} | {passes:.1f} |")
-        total = statistics.median(sum(r["seconds"].values()) - r["seconds"]["the section's figures"] for r in results)
-        print(f"| **the explain stage (all but the figures)** | **{total:.2f}** | |")
-        print(f"| the evaluation pass (yardstick) | {statistics.median(r['evaluation'] for r in results):.2f} | 1 |")
+            row(stage, [r["seconds"][stage] for r in results], [r["seconds"][stage] / r["evaluation"] for r in results])
+        totals = [sum(r["seconds"].values()) - r["seconds"]["the section's figures"] for r in results]
+        row(
+            "**the explain stage (all but the figures)**",
+            totals,
+            [t / r["evaluation"] for t, r in zip(totals, results)],
+        )
+        row("the evaluation pass (yardstick)", [r["evaluation"] for r in results])
+        rss = [r["rss_after_mb"] - r["rss_before_mb"] for r in results]
+        print(f"\nPeak resident memory added by the stage: {min(rss):.0f}–{max(rss):.0f} MB.")
 
 
 def print_build(label: str, result: dict) -> None:

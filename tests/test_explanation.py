@@ -363,6 +363,26 @@ def test_a_run_made_before_renders_and_inspect_adds_the_section(explained_run, t
         assert (old / name).read_bytes() == (explained_run / name).read_bytes(), name
 
 
+def test_render_draws_the_section_without_mxnet(explained_run, tmp_path):
+    """render reads the two files and draws the section with any import of mxnet failing."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    shutil.copytree(explained_run, run)
+    shutil.rmtree(run / "model")
+    (run / "report.html").unlink()
+    script = (
+        "import sys; sys.modules['mxnet'] = None\n"
+        "from reportgen.cli import main\n"
+        f"main(['render', '-q', {str(run)!r}, '--format', 'html'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    html = (run / "report.html").read_text()
+    assert html.count('id="figure-explain_') == 5 and "made before reportgen explained" not in html
+
+
 def test_render_refuses_a_changed_or_malformed_explanation(explained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(explained_run, run)

@@ -26,7 +26,7 @@ from reportgen.run.explanation import Attributions, Explained, Features
 from reportgen.run.files import MANIFEST
 from reportgen.run.gates import Verdict
 from reportgen.run.history import History, training_seconds
-from reportgen.run.inspection import WORST, Case, Inspection
+from reportgen.run.inspection import Case, Inspection
 from reportgen.run.record import NOT_KNOWN, TRAINED_HERE, ModelRecord, RunRecord, TrainedOn
 
 if TYPE_CHECKING:
@@ -303,10 +303,6 @@ def worst_indices(evaluation: Evaluation) -> list[int]:
         return list(evaluation.worst_pair.indices)
     assert evaluation.probabilities is not None  # a fresh evaluation holds them
     return [int(evaluation.probabilities.max(axis=1).argmin())]
-
-
-def needs_worst(cases: tuple[Case, ...]) -> bool:
-    return WORST in cases
 
 
 # -- record, figures and report --------------------------------------------------------------
