@@ -9,6 +9,8 @@ keeps what they said.
 
     .venv/bin/python benchmarks/bench.py                 # everything, the full build included
     .venv/bin/python benchmarks/bench.py --quick         # a tiny configuration (the tests run it)
+    .venv/bin/python benchmarks/bench.py --explain-only --explain output/run --explain ~/mnist/mnistModel=raw
+                                                         # the explanations of saved models, by stage
 """
 
 from __future__ import annotations
@@ -196,6 +198,48 @@ def render(run: Path, repeats: int) -> None:
     print(f"| **whole command, wall clock** | **{statistics.median(walls):.2f}** |")
 
 
+def explanations(models: list[str], repeats: int, train_limit: int = 0) -> None:
+    """The explanation stage of each saved model (MODEL or MODEL=PIXELS), by stage, the models'
+    runs interleaved; each stage also as a multiple of the evaluation pass timed just before it
+    in the same process (0.36 s on an idle machine: RESULTS.md), a yardstick on a shared one."""
+    runs: dict[str, list[dict]] = {model: [] for model in models}
+    for _ in range(repeats):
+        for model in models:
+            path, _, pixels = model.partition("=")
+            runs[model].append(in_fresh_process("explanation", path, pixels or "note", str(train_limit)))
+    for model, results in runs.items():
+        first = results[0]
+        print(
+            f"\n### The explanations of `{model}`: {first['images']} images, {first['train_images']:,} training "
+            f"images searched, median of {repeats}\n"
+        )
+        print(
+            f"Integrated gradients: {first['intervals']:,} intervals in all, {first['refined']} images refined; "
+            f"peak resident memory {statistics.median(r['rss_before_mb'] for r in results):.0f} MB before, "
+            f"{statistics.median(r['rss_after_mb'] for r in results):.0f} MB after; Python's own peak "
+            f"{statistics.median(r['python_peak_mb'] for r in results):.0f} MB.\n"
+        )
+        print("| stage | seconds, median (range) | in evaluation passes, median (range) |")
+        print("|---|---:|---:|")
+
+        def row(label: str, seconds: list[float], passes: list[float] | None = None) -> None:
+            shown = f"{statistics.median(seconds):.2f} ({min(seconds):.2f}–{max(seconds):.2f})"
+            ratio = f"{statistics.median(passes):.1f} ({min(passes):.1f}–{max(passes):.1f})" if passes else ""
+            print(f"| {label} | {shown} | {ratio} |")
+
+        for stage in first["seconds"]:
+            row(stage, [r["seconds"][stage] for r in results], [r["seconds"][stage] / r["evaluation"] for r in results])
+        totals = [sum(r["seconds"].values()) - r["seconds"]["the section's figures"] for r in results]
+        row(
+            "**the explain stage (all but the figures)**",
+            totals,
+            [t / r["evaluation"] for t, r in zip(totals, results)],
+        )
+        row("the evaluation pass (yardstick)", [r["evaluation"] for r in results])
+        rss = [r["rss_after_mb"] - r["rss_before_mb"] for r in results]
+        print(f"\nPeak resident memory added by the stage: {min(rss):.0f}–{max(rss):.0f} MB.")
+
+
 def print_build(label: str, result: dict) -> None:
     print(f"\n### {label}: {result['wall']:.0f} s wall clock, test accuracy {result['accuracy']:.2%}\n")
     print("| stage | seconds |")
@@ -211,7 +255,19 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=12000, help="training images per trainer case")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a tiny configuration, no full build")
+    parser.add_argument(
+        "--explain",
+        action="append",
+        default=[],
+        metavar="MODEL[=PIXELS]",
+        help="also time the explanations of this saved model, by stage (repeatable; PIXELS unit or raw)",
+    )
+    parser.add_argument("--explain-only", action="store_true", help="only the --explain models")
+    parser.add_argument("--train-limit", type=int, default=0, help="training images --explain searches (0: all)")
     args = parser.parse_args()
+    if args.explain_only:
+        explanations(args.explain, args.repeats, args.train_limit)
+        return
     if args.quick:
         args.images, args.repeats = 400, 1
     print(
@@ -229,6 +285,8 @@ def main() -> None:
             print_build(
                 "`reportgen build` (the seed's configuration: 20 epochs, 60,000 images)", build([], Path(tmp) / "full")
             )
+    if args.explain:
+        explanations(args.explain, args.repeats, args.train_limit)
 
 
 if __name__ == "__main__":

@@ -47,3 +47,16 @@ def test_quick_run_prints_every_table():
     for section in ("### Inference and inspection", "### `reportgen build --epochs 1", "### `reportgen render`"):
         assert section in out, section
     assert re.search(r"\| \*\*whole command, wall clock\*\* \| \*\*[\d.]+\*\* \|", out)
+
+
+def test_the_explanations_table(trained_run):
+    """bench.py --explain-only on the session's model, 500 training images searched: each stage's row."""
+    command = [sys.executable, "benchmarks/bench.py", "--explain-only", "--repeats", "1", "--train-limit", "500"]
+    done = subprocess.run(
+        [*command, "--explain", str(trained_run)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "500 training images searched" in done.stdout
+    for stage in ("integrated gradients", "occlusion", "PCA", "act3 of the training images and the neighbours"):
+        seconds = r"[\d.]+ \([\d.]+–[\d.]+\)"
+        assert re.search(rf"^\| {stage} \| {seconds} \| {seconds} \|$", done.stdout, re.M), stage

@@ -56,6 +56,8 @@ OWNED = (
     "predictions.npz",
     "history.json",
     "inspection.npz",
+    "attributions.npz",
+    "features.npz",
     "model",
     "figures",
     MANIFEST,
