@@ -20,6 +20,8 @@ well under the number of cores.
     .venv/bin/python benchmarks/bench.py --only render --rounds 5      # one section (a few minutes)
     .venv/bin/python benchmarks/bench.py --only training --training module_bare,torch \
         --torch-python /tmp/torchenv/bin/python                        # PyTorch from another venv
+    .venv/bin/python benchmarks/bench.py --explain-only --explain output/run --explain ~/mnist/mnistModel=raw
+                                                         # the explanations of saved models, by stage
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.rounds import Case, as_json, interleave, load_average, ratios, spread  # noqa: E402
 from reportgen import layers, runtime  # noqa: E402
 
 UNSET = None  # an environment value that removes the variable for a case
@@ -72,63 +74,6 @@ def wall_of(command: list[str], env: dict[str, str | None] | None = None) -> flo
     if done.returncode != 0:
         raise SystemExit(f"benchmark command {' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return seconds
-
-
-# -- rounds -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Case:
-    name: str
-    label: str
-    measure: Callable[[int], float]  # the round's number -> its value
-    values: list[float] = field(default_factory=list)
-
-
-def load_average() -> str:
-    """`uptime`'s load average: 1, 5 and 15 minutes."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def interleave(title: str, cases: list[Case], rounds: int) -> list[dict]:
-    """Each round runs every case once, the order rotated by one a round; the load before and
-    after each round is printed and returned."""
-    loads = []
-    cores = os.cpu_count() or 1
-    for r in range(rounds):
-        order = cases[r % len(cases) :] + cases[: r % len(cases)]
-        before = load_average()
-        for case in order:
-            case.values.append(case.measure(r))
-        after = load_average()
-        busy = float(before.split(",")[0]) > 0.75 * cores
-        loads.append({"round": r + 1, "before": before, "after": after, "busy": busy})
-        print(
-            f"{title}, round {r + 1} of {rounds} ({' '.join(c.name for c in order)}): load average "
-            f"{before} before, {after} after"
-            + (f" (busy: more than {0.75 * cores:g} on {cores} cores)" if busy else ""),
-            flush=True,
-        )
-    return loads
-
-
-def ratios(top: Case, bottom: Case) -> list[float]:
-    """top / bottom, round by round."""
-    return [a / b for a, b in zip(top.values, bottom.values)]
-
-
-def spread(values: list[float], digits: int = 2) -> tuple[str, str]:
-    """(median, low-high), as the tables print them."""
-    return f"{statistics.median(values):.{digits}f}", f"{min(values):.{digits}f}-{max(values):.{digits}f}"
-
-
-def as_json(title: str, reference: Case, cases: list[Case], loads: list[dict]) -> dict:
-    return {
-        "title": title,
-        "reference": reference.name,
-        "cases": [{"name": c.name, "label": c.label, "values": c.values} for c in cases],
-        "loads": loads,
-    }
 
 
 # -- arithmetic -------------------------------------------------------------------------------
@@ -368,6 +313,48 @@ def render_stages(run: Path) -> None:
         print(f"| {stage} | {split[stage]:.2f} |")
 
 
+def explanations(models: list[str], repeats: int, train_limit: int = 0) -> None:
+    """The explanation stage of each saved model (MODEL or MODEL=PIXELS), by stage, the models'
+    runs interleaved; each stage also as a multiple of the evaluation pass timed just before it
+    in the same process (0.36 s on an idle machine: RESULTS.md), a yardstick on a shared one."""
+    runs: dict[str, list[dict]] = {model: [] for model in models}
+    for _ in range(repeats):
+        for model in models:
+            path, _, pixels = model.partition("=")
+            runs[model].append(in_fresh_process("explanation", path, pixels or "note", str(train_limit)))
+    for model, results in runs.items():
+        first = results[0]
+        print(
+            f"\n### The explanations of `{model}`: {first['images']} images, {first['train_images']:,} training "
+            f"images searched, median of {repeats}\n"
+        )
+        print(
+            f"Integrated gradients: {first['intervals']:,} intervals in all, {first['refined']} images refined; "
+            f"peak resident memory {statistics.median(r['rss_before_mb'] for r in results):.0f} MB before, "
+            f"{statistics.median(r['rss_after_mb'] for r in results):.0f} MB after; Python's own peak "
+            f"{statistics.median(r['python_peak_mb'] for r in results):.0f} MB.\n"
+        )
+        print("| stage | seconds, median (range) | in evaluation passes, median (range) |")
+        print("|---|---:|---:|")
+
+        def row(label: str, seconds: list[float], passes: list[float] | None = None) -> None:
+            shown = f"{statistics.median(seconds):.2f} ({min(seconds):.2f}–{max(seconds):.2f})"
+            ratio = f"{statistics.median(passes):.1f} ({min(passes):.1f}–{max(passes):.1f})" if passes else ""
+            print(f"| {label} | {shown} | {ratio} |")
+
+        for stage in first["seconds"]:
+            row(stage, [r["seconds"][stage] for r in results], [r["seconds"][stage] / r["evaluation"] for r in results])
+        totals = [sum(r["seconds"].values()) - r["seconds"]["the section's figures"] for r in results]
+        row(
+            "**the explain stage (all but the figures)**",
+            totals,
+            [t / r["evaluation"] for t, r in zip(totals, results)],
+        )
+        row("the evaluation pass (yardstick)", [r["evaluation"] for r in results])
+        rss = [r["rss_after_mb"] - r["rss_before_mb"] for r in results]
+        print(f"\nPeak resident memory added by the stage: {min(rss):.0f}–{max(rss):.0f} MB.")
+
+
 def print_build(label: str, result: dict) -> None:
     print(f"\n### {label}: {result['wall']:.0f} s wall clock, test accuracy {result['accuracy']:.2%}\n")
     print("| stage | seconds |")
@@ -388,7 +375,20 @@ def main() -> None:
     parser.add_argument("--training", help="only these training cases, by name, comma-separated (rg always)")
     parser.add_argument("--only", choices=("training", "render"), help="one section alone")
     parser.add_argument("--run", type=Path, help="render this built run (a copy) instead of building one")
+    parser.add_argument(
+        "--explain",
+        action="append",
+        default=[],
+        metavar="MODEL[=PIXELS]",
+        help="also time the explanations of this saved model, by stage (repeatable; PIXELS unit or raw)",
+    )
+    parser.add_argument("--explain-only", action="store_true", help="only the --explain models")
+    parser.add_argument("--train-limit", type=int, default=0, help="training images --explain searches (0: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of each --explain timing")
     args = parser.parse_args()
+    if args.explain_only:
+        explanations(args.explain, args.repeats, args.train_limit)
+        return
     if args.quick:
         args.images, args.rounds = 400, 2
     print(
@@ -428,6 +428,8 @@ def main() -> None:
         render_stages(run)
     if args.json:
         args.json.write_text(json.dumps(kept, indent=1) + "\n")
+    if args.explain:
+        explanations(args.explain, args.repeats, args.train_limit)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from reportgen import data, notebook
 
 BATCH = notebook.BATCH_SIZE
+T = TypeVar("T")
 
 
 def _images(n: int) -> data.Dataset:
@@ -273,9 +275,25 @@ def render_split(run: str) -> dict:
     dataset = data.loaded(stages.reload_data(done.record, None))
     loaded = time.perf_counter() - started
     started = time.perf_counter()
-    drawn = figures.make(dataset, done.history, done.evaluation, done.inspection, done.record.model.pixels)
+    drawn = figures.make(
+        dataset,
+        done.history,
+        done.evaluation,
+        done.inspection,
+        done.record.model.pixels,
+        attributions=done.attributions,
+        features=done.features,
+    )
     drawing = time.perf_counter() - started
-    context = report_context.context(done.record, done.history, done.evaluation, done.inspection, drawn)
+    context = report_context.context(
+        done.record,
+        done.history,
+        done.evaluation,
+        done.inspection,
+        drawn,
+        attributions=done.attributions,
+        features=done.features,
+    )
     started = time.perf_counter()
     templates.render_html(context)
     html = time.perf_counter() - started
@@ -314,6 +332,92 @@ def render_serial(run: str, title: str) -> dict:
     return {}
 
 
+def explanation(model_path: str, pixels: str, train_limit: str = "0") -> dict:
+    """The explanations of a saved model (`--model`), stage by stage, as a build makes them after
+    evaluating and inspecting: integrated gradients and occlusion for the images the report
+    shows, act3 of the test images, the PCA, act3 of the training images with the neighbour
+    search; then the section's figures. The evaluation pass over the test images, timed just
+    before, is a yardstick on a shared machine. Peak resident memory (MXNet's included) before
+    and after, and Python's own peak allocation (numpy's arrays) during. `pixels`: unit, raw or
+    note (the model's own note); `train_limit` 0: the whole training file."""
+    import resource
+    import tracemalloc
+
+    from reportgen.net import attribution, features, inside, predict, saved
+    from reportgen.report import figures
+    from reportgen.run.evaluation import score
+    from reportgen.run.explanation import STEPS, Explained
+    from reportgen.stats import features as stats_features
+
+    dataset = data.load(train_limit=int(train_limit) or None)
+    found = saved.find(model_path)
+    network = saved.load(found, model_path, _cpu(), None if pixels == "note" else pixels)
+    predict.probabilities(network, dataset.test_x, _cpu())  # builds the graph
+    started = time.perf_counter()
+    evaluation = score(predict.probabilities(network, dataset.test_x, _cpu()), dataset.test_y)
+    yardstick = time.perf_counter() - started
+    worst = evaluation.worst_pair.indices
+    explained = Explained.of([worst[0]] if worst else [0], evaluation)
+    cases = explained.indices()
+    assert evaluation.predictions is not None
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    seconds: dict[str, float] = {}
+
+    def timed(stage: str, work: Callable[[], T]) -> T:
+        clock = time.perf_counter()
+        result = work()
+        seconds[stage] = time.perf_counter() - clock
+        return result
+
+    block = inside.layer_block(network, "full2", _cpu())
+    targets = evaluation.predictions[cases]
+    truth = dataset.test_y[cases].astype(np.int64)
+    weights = attribution.score_weights(targets, np.where(truth != targets, truth, -1))
+    x = data.to_input(dataset.test_x[cases], network.pixels)
+    ig = timed("integrated gradients", lambda: attribution.integrated_gradients(block, x, weights, _cpu()))
+    timed("occlusion", lambda: attribution.occlusion(block, x, weights, _cpu()))
+    act3 = inside.layer_block(network, "act3", _cpu())
+    test = timed("act3 of the test images", lambda: features.act3(network, dataset.test_x, _cpu()))
+    timed("PCA", lambda: stats_features.pca(test, 2))
+
+    def search() -> None:
+        nearest = stats_features.Nearest(test[list(explained.mistakes)], 5)
+        for start, values in features.act3_batches(act3, dataset.train_x, network.pixels, _cpu()):
+            nearest.add(values, start)
+        nearest.result()
+
+    timed("act3 of the training images and the neighbours", search)
+    _, python_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # The section's figures, drawn in turn as a build draws them once MXNet is loaded.
+    made = attribution.attributions(network, dataset.test_x, dataset.test_y, evaluation.predictions, cases, _cpu())
+    found_features = features.features(
+        network, dataset.test_x, dataset.train_x, dataset.train_y, list(explained.mistakes), _cpu()
+    )
+    jobs = figures.explanation_jobs(dataset, evaluation, made, found_features, explained)
+    timed("the section's figures", lambda: [job() for job in jobs])
+    steps = ig[3]
+    return {
+        "images": len(cases),
+        "intervals": int(steps.sum()),
+        "refined": int((steps > STEPS).sum()),
+        "train_images": len(dataset.train_x),
+        "evaluation": yardstick,
+        "seconds": seconds,
+        "rss_before_mb": before / 1024,
+        "rss_after_mb": after / 1024,
+        "python_peak_mb": python_peak / 2**20,
+    }
+
+
+def _cpu():
+    import mxnet as mx
+
+    return mx.cpu()
+
+
 CASES: dict[str, Callable[..., dict]] = {
     f.__name__: f
     for f in (
@@ -330,6 +434,7 @@ CASES: dict[str, Callable[..., dict]] = {
         render_split,
         pdf_input,
         render_serial,
+        explanation,
     )
 }
 

@@ -22,6 +22,7 @@ from reportgen.data import DataRecord
 from reportgen.layers import LAYERS, SHAPES, TANH_RANGE
 from reportgen.report.sections import BY_CLASS
 from reportgen.run.evaluation import Evaluation
+from reportgen.run.explanation import Attributions, Features
 from reportgen.run.history import EpochRecord, History
 from reportgen.run.inspection import Inspection
 from reportgen.run.record import TRAINED_HERE, ModelRecord, RunRecord
@@ -303,3 +304,38 @@ def scored(predictions, labels, confidence: float = 0.9) -> Evaluation:
     probabilities = np.full((len(predictions), 10), (1 - confidence) / 9, np.float32)
     probabilities[np.arange(len(predictions)), predictions] = confidence
     return evaluation.score(probabilities, np.asarray(labels, np.int64))
+
+
+# -- the explanations' files, hand-made (test_explanation, test_fuzz) ------------------------
+
+
+def fake_attributions(n: int = 3, seed: int = 0) -> Attributions:
+    rng = np.random.default_rng(seed)
+    ig = rng.normal(0, 0.1, (n, 28, 28)).astype(np.float32)
+    baseline = rng.normal(size=n)
+    return Attributions(
+        indices=np.arange(n, dtype=np.int64) * 4,
+        targets=np.array([3, 1, 7][:n] + [0] * max(0, n - 3), np.int64),
+        versus=np.array([5, -1, 2][:n] + [-1] * max(0, n - 3), np.int64),
+        integrated_gradients=ig,
+        occlusion=rng.normal(size=(n, 13, 13)).astype(np.float32),
+        occlusion_window=4,
+        occlusion_stride=2,
+        score_image=baseline + ig.reshape(n, -1).sum(axis=1, dtype=np.float64),
+        score_baseline=baseline,
+        steps=np.full(n, 64, np.int64),
+    )
+
+
+def fake_features(n_test: int = 100, n_train: int = 300) -> Features:
+    rng = np.random.default_rng(1)
+    return Features(
+        act3_pca=rng.normal(size=(n_test, 2)).astype(np.float32),
+        explained_variance_ratio=np.array([0.2, 0.1]),
+        neighbours=np.array([[5, 6, 7, 8, 9], [1, 0, 2, 3, 4]], np.int64),
+        neighbour_cases=np.array([4, 8], np.int64),
+        neighbour_distances=np.array([[1.0, 1.5, 2.0, 2.0, 3.0], [0.5, 0.6, 0.7, 0.8, 0.9]]),
+        neighbour_labels=np.array([[9, 9, 4, 9, 7], [3, 3, 5, 3, 3]], np.int64),
+        neighbour_images=rng.integers(0, 256, (2, 5, 28, 28)).astype(np.uint8),
+        train_images=n_train,
+    )

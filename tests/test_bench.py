@@ -118,3 +118,16 @@ def test_each_printed_ratio_is_the_median_and_range_of_the_rounds(quick):
     per_round = [a / b for a, b in zip(spin["rg_spin1000"], spin["rg"])]  # the test sets no spin count
     line = next(x for x in out.splitlines() if x.startswith("| reportgen, GOMP_SPINCOUNT=1000 / libgomp's default"))
     assert f"| {statistics.median(per_round):.2f} | {min(per_round):.2f}-{max(per_round):.2f} |" in line
+
+
+def test_the_explanations_table(trained_run):
+    """bench.py --explain-only on the session's model, 500 training images searched: each stage's row."""
+    command = [sys.executable, "benchmarks/bench.py", "--explain-only", "--repeats", "1", "--train-limit", "500"]
+    done = subprocess.run(
+        [*command, "--explain", str(trained_run)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "500 training images searched" in done.stdout
+    for stage in ("integrated gradients", "occlusion", "PCA", "act3 of the training images and the neighbours"):
+        seconds = r"[\d.]+ \([\d.]+–[\d.]+\)"
+        assert re.search(rf"^\| {stage} \| {seconds} \| {seconds} \|$", done.stdout, re.M), stage

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import fake_inspection, make_history, make_record, metrics_body
+from conftest import fake_attributions, fake_features, fake_inspection, make_history, make_record, metrics_body
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -31,6 +31,7 @@ from reportgen import data
 from reportgen.errors import BAD_INPUT, ReportgenError, one_line
 from reportgen.run import files, finished, inspection
 from reportgen.run.evaluation import Evaluation, Predictions
+from reportgen.run.explanation import ATTRIBUTION_ARRAYS, FEATURE_ARRAYS, Attributions, Features
 from reportgen.run.history import History
 from reportgen.run.inspection import Inspection
 from reportgen.run.record import RunRecord, manifest
@@ -319,6 +320,29 @@ def test_inspection_npz(folder, payload):
     path = folder / "inspection.npz"
     path.write_bytes(payload)
     assert isinstance(outcome(lambda: Inspection.load(path)), (Inspection, ReportgenError))
+
+
+def _explanation_file(which: str) -> bytes:
+    buffer = io.BytesIO()
+    made = fake_attributions() if which == "attributions" else fake_features()
+    files._write_npz(buffer, made.arrays())
+    return buffer.getvalue()
+
+
+@EXAMPLES
+@given(payload=npz_examples(st.builds(_explanation_file, st.just("attributions")), list(ATTRIBUTION_ARRAYS)))
+def test_attributions_npz(folder, payload):
+    path = folder / "attributions.npz"
+    path.write_bytes(payload)
+    assert isinstance(outcome(lambda: Attributions.load(path, 100)), (Attributions, ReportgenError))
+
+
+@EXAMPLES
+@given(payload=npz_examples(st.builds(_explanation_file, st.just("features")), list(FEATURE_ARRAYS)))
+def test_features_npz(folder, payload):
+    path = folder / "features.npz"
+    path.write_bytes(payload)
+    assert isinstance(outcome(lambda: Features.load(path, 100)), (Features, ReportgenError))
 
 
 def test_a_member_header_that_lies_is_refused_without_reading(folder):

@@ -45,6 +45,8 @@ def test_build_writes_every_file_and_the_manifest_matches_them(built):
         "metrics.json",
         "history.json",
         "inspection.npz",
+        "attributions.npz",
+        "features.npz",
         "model/lenet-symbol.json",
         "model/lenet-0001.params",
         "manifest.json",
@@ -63,7 +65,7 @@ def test_build_writes_every_file_and_the_manifest_matches_them(built):
     assert manifest["command"].startswith("reportgen build")
     assert manifest["arguments"]["train_limit"] == 3000
     assert manifest["data"]["files"] == notebook.MNIST_SHA256
-    assert {"data", "train", "evaluate", "inspect", "figures", "render"} <= manifest["timings"].keys()
+    assert {"data", "train", "evaluate", "inspect", "explain", "figures", "render"} <= manifest["timings"].keys()
     assert manifest["contexts"] == ["cpu(0)"]
     assert not list(built.parent.glob(".report.tmp-*"))
 
@@ -253,7 +255,7 @@ def test_evaluate_and_inspect_commands(built, tmp_path, runner):
         assert np.array_equal(saved["act2"][0], first["act2"][0])
     # This command's file, and those the evaluate before it wrote there, which the record keeps vouching for.
     listed = read_json(out / "manifest.json")["files"]
-    assert set(listed) == {"inspection.npz", "metrics.json", "predictions.npz"}
+    assert set(listed) == {"inspection.npz", "attributions.npz", "features.npz", "metrics.json", "predictions.npz"}
     for name, entry in listed.items():
         assert entry["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest(), name
 

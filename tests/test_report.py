@@ -37,6 +37,7 @@ SECTION_TITLES = {
     "evaluation": "Evaluation",
     "worst": "The worst confusion",
     "inside": "Inside the network",
+    "explain": "Why the network got it wrong",
     "reproducibility": "Reproducibility",
 }
 

@@ -324,6 +324,20 @@ def test_an_npy_header_that_lies_about_its_size_is_refused(tmp_path):
         Predictions.load(path)
 
 
+def test_an_npy_header_left_open_is_refused(tmp_path):
+    """A header whose dict is never closed: numpy's parser raises tokenize.TokenError on it
+    (found by test_fuzz), which must be one DataError like any other bad header."""
+    from reportgen.run.evaluation import Predictions
+
+    path = tmp_path / "predictions.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 10), "
+        header += b" " * (-(len(header) + 11) % 64) + b"\n"
+        archive.writestr("probabilities.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header)
+    with pytest.raises(DataError, match="unreadable .npy header"):
+        Predictions.load(path)
+
+
 def test_an_npz_of_many_members_is_refused(tmp_path):
     from reportgen.run.inspection import Inspection
 

@@ -119,6 +119,12 @@ def test_a_folder_of_runs_counts_as_empty_and_files_outside_reportgens_names_sta
     fake_run(output / "quick", {"report.html": b"<p>q</p>"})
     (output / ".quick.lock").write_text("")
     assert folder.check_run_folder(output).present == frozenset()  # README's output/ and output/quick
+    (output / ".gitkeep").write_text("")  # as the repository ships output/
+    assert folder.check_run_folder(output).present == frozenset()
+    (output / ".checkpoint").mkdir()  # a name reportgen writes, in a folder that is not a run
+    with pytest.raises(ReportgenError, match=r"not a reportgen run folder .*\.checkpoint in it"):
+        folder.check_run_folder(output)
+    (output / ".checkpoint").rmdir()
     run = fake_run(tmp_path / "run", {"report.pdf": b"%PDF", "report.html": b"<p>old</p>"})
     (run / "NOTES.md").write_text("mine, beside the run")
     previous = folder.check_run_folder(run)

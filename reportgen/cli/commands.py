@@ -57,6 +57,8 @@ def done(written: Written | None, quiet: bool, outputs: Outputs | None = None) -
             f"(their SHA-256 differ); the seed's numbers may not compare",
             err=True,
         )
+    for line in written.warnings:  # said even with -q, like the data's warning
+        click.echo(f"warning: {line}", err=True)
     if not quiet:
         # In a distributed job, rank 0 is whichever worker registered first: say which machine.
         where = f" on {socket.gethostname()}" if written.workers else ""

@@ -3,11 +3,14 @@
 The seed grouped its eleven internal symbols and bound them to an executor; here the
 same group (Network.layers, for a LeNet trained here or one loaded) becomes one
 hybridized Gluon SymbolBlock that shares the network's parameters, so a single forward
-pass returns all eleven layers for a batch of images.
+pass returns all eleven layers for a batch of images. `layer_block` gives one layer's output
+alone, on a private copy of the parameters, for the explanations (net.attribution,
+net.features), which take gradients through it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import mxnet as mx
@@ -68,3 +71,55 @@ def run(
         outputs=outputs,
         kernels={layer: network.params[name].data(ctx).asnumpy() for layer, name in network.kernels.items()},
     )
+
+
+# -- one layer, for the explanations --------------------------------------------------------------
+
+
+def _value(parameter, ctx: mx.Context) -> mx.nd.NDArray:
+    contexts = parameter.list_ctx()
+    return parameter.data(ctx if ctx in contexts else contexts[0]).astype("float32").as_in_context(ctx)
+
+
+# Operators a saved model may hold between its layers that pass their input on at inference
+# (graph.PASS_THROUGH) but not in a pass recorded for training: Dropout drops units, BlockGrad
+# and stop_gradient stop the gradient. For gradients they become the identity they are at
+# inference.
+_INFERENCE_IDENTITIES = frozenset({"Dropout", "BlockGrad", "stop_gradient"})
+
+
+def inference_graph(symbol: mx.sym.Symbol) -> mx.sym.Symbol:
+    """The symbol with every Dropout, BlockGrad and stop_gradient node made an identity (_copy).
+
+    Then a pass recorded with train_mode=True computes exactly the inference function: the
+    seed's LeNet has no other operator that trains differently (graph.py accepts no batch
+    normalisation, and Dropout only where it is the identity at inference). Train mode is
+    needed for the gradient: with train_mode=False, MXNet 1.9.1's oneDNN max pooling runs its
+    inference kernel, which keeps no workspace of where each maximum was, and its backward pass
+    then routes the gradient wrongly (input gradients off by up to a factor of two against
+    finite differences here; tests/test_explain.py checks them against a numpy LeNet).
+    """
+    graph = json.loads(symbol.tojson())
+    changed = False
+    for node in graph["nodes"]:
+        if node["op"] in _INFERENCE_IDENTITIES:
+            node["op"] = "_copy"
+            node["inputs"] = node["inputs"][:1]
+            for key in ("attrs", "attr", "param"):
+                node.pop(key, None)
+            changed = True
+    return mx.sym.load_json(json.dumps(graph)) if changed else symbol
+
+
+def layer_block(network: Network, layer: str, ctx: mx.Context) -> mx.gluon.SymbolBlock:
+    """A hybridized block from the input to one layer's output (e.g. "full2", "act3"), on its
+    own copy of the network's parameters, which ask for no gradient; its graph is the
+    inference graph (inference_graph), so it may run in a pass recorded for training."""
+    output = inference_graph(network.layers[LAYERS.index(layer)])
+    # A typed input: an untyped one makes SymbolBlock warn that it cannot decide the type.
+    block = mx.gluon.SymbolBlock(output, mx.sym.var(network.data, dtype="float32"))
+    params = block.collect_params()
+    params.setattr("grad_req", "null")
+    params.load_dict({name: _value(network.params[name], ctx) for name in params.keys()}, ctx=ctx)
+    block.hybridize(static_alloc=True, static_shape=True)
+    return block

@@ -30,6 +30,7 @@ from reportgen.report import templates
 from reportgen.run import archive, finished, folder
 from reportgen.run.comparison import Comparison
 from reportgen.run.evaluation import PREDICTIONS, Evaluation
+from reportgen.run.explanation import ATTRIBUTIONS, FEATURES
 from reportgen.run.files import MANIFEST, read_json, write_json
 from reportgen.run.gates import Verdict
 from reportgen.run.history import History
@@ -54,6 +55,7 @@ def _written(
     comparison: Comparison | None = None,
     verdicts: tuple[Verdict, ...] = (),
     history: History | None = None,
+    warnings: tuple[str, ...] = (),
 ) -> Written:
     listed = set(manifest.get("files", {}))
     if archive.KEY in manifest:  # report.pdf and its sidecar, vouched for outside the file table
@@ -68,6 +70,7 @@ def _written(
         comparison=comparison,
         verdicts=verdicts,
         history=history,
+        warnings=warnings,
     )
 
 
@@ -216,20 +219,25 @@ def run_evaluate(run: RunSettings, say: Say = quiet) -> Written:
 
 
 def run_inspect(run: RunSettings, say: Say = quiet) -> Written:
-    """`reportgen inspect`: inspection.npz, manifest.json."""
+    """`reportgen inspect`: inspection.npz, attributions.npz, features.npz, manifest.json.
+
+    The explanations need the predictions (which images are mistakes, and what each was read
+    as), so the model is evaluated on the test set first, whatever the cases."""
     with contextlib.ExitStack() as stack:
         _claim(run.out, run.command, stack)
         timer = Timer()
         devices, dataset, got = _model_run(run, timer, say)
         checks.cases(run.cases, len(dataset.test_y))
-        needed = stages.needs_worst(run.cases)
-        evaluation = stages.evaluate(got.network, dataset, devices[0], timer) if needed else None
+        evaluation = stages.evaluate(got.network, dataset, devices[0], timer)
         inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
+        attributions, features = stages.explain(got.network, dataset, evaluation, inspected, None, devices[0], timer)
         with folder.staging(run.out) as staged:
             inspected.save(staged / "inspection.npz")
+            attributions.save(staged / ATTRIBUTIONS)
+            features.save(staged / FEATURES)
             record = stages.record(run, devices, dataset, got, timer)
             manifest = write_manifest(staged, record, keep=run.out, pdf=_kept(run.out))
-    return _written(run.out, manifest, timer, dataset.describe())
+    return _written(run.out, manifest, timer, dataset.describe(), warnings=tuple(attributions.warnings()))
 
 
 def run_build(run: RunSettings, progress: Progress | None = None, say: Say = quiet) -> Written | None:
@@ -270,13 +278,28 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
         comparison, verdicts = baseline.judge(run.gates, evaluation, other)
         say("inspecting")
         inspected = stages.inspect(got.network, dataset, run.cases, evaluation, devices[0], timer)
+        say("explaining")
+        attributions, features = stages.explain(
+            got.network, dataset, evaluation, inspected, comparison, devices[0], timer
+        )
         gathered = Gathered(
-            dataset, got.history, evaluation, inspected, got.network.pixels, other, comparison, verdicts
+            dataset,
+            got.history,
+            evaluation,
+            inspected,
+            got.network.pixels,
+            other,
+            comparison,
+            verdicts,
+            attributions,
+            features,
         )
         stages.save_model(got, staged)
         write_json(staged / "metrics.json", baseline.metrics(evaluation.to_json(), comparison, verdicts))
         evaluation.per_image().save(staged / PREDICTIONS)
         inspected.save(staged / "inspection.npz")
+        attributions.save(staged / ATTRIBUTIONS)
+        features.save(staged / FEATURES)
         drawn = stages.draw(staged, gathered, run.formats, timer, say, run.out)
         record = stages.record(run, devices, dataset, got, timer)
         values = stages.render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
@@ -285,7 +308,10 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
         if pdf is not None:
             stages.render_pdf(staged, values, run.templates, timer)
     workers = job.workers if job else None
-    return _written(run.out, manifest, timer, dataset.describe(), workers, evaluation, comparison, verdicts)
+    warnings = tuple(attributions.warnings())
+    return _written(
+        run.out, manifest, timer, dataset.describe(), workers, evaluation, comparison, verdicts, warnings=warnings
+    )
 
 
 def run_render(settings: RenderSettings, say: Say = quiet) -> Written:
@@ -321,7 +347,16 @@ def _render(settings: RenderSettings, run: finished.FinishedRun, kept: archive.S
     if comparison is None and "comparison" in run.metrics:
         say(f"note: metrics.json compares with {run.metrics['comparison'].get('baseline')}; give --baseline to show it")
     gathered = Gathered(
-        dataset, run.history, run.evaluation, run.inspection, record.model.pixels, other, comparison, verdicts
+        dataset,
+        run.history,
+        run.evaluation,
+        run.inspection,
+        record.model.pixels,
+        other,
+        comparison,
+        verdicts,
+        run.attributions,
+        run.features,
     )
     with folder.staging(settings.run_dir) as staged, PdfAhead() as ahead:
         if opened is not None or settings.gates:

@@ -89,6 +89,7 @@ class Written:
     comparison: Comparison | None = None
     verdicts: tuple[Verdict, ...] = ()  # the gates judged, for the command line to enforce
     history: History | None = None  # what it trained, if it did (train: the summary's last epoch)
+    warnings: tuple[str, ...] = ()  # lines for the command line to print (attributions that missed completeness)
 
 
 class Timer:

@@ -23,11 +23,12 @@ from reportgen.report.figures import Figure, FigureCache, make
 from reportgen.run import archive, files, inspection
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation, score
+from reportgen.run.explanation import Attributions, Explained, Features
 from reportgen.run.files import MANIFEST
 from reportgen.run.folder import CHECKPOINTS
 from reportgen.run.gates import Verdict
 from reportgen.run.history import History, training_seconds
-from reportgen.run.inspection import WORST, Case, Inspection
+from reportgen.run.inspection import Case, Inspection
 from reportgen.run.record import NOT_KNOWN, TRAINED_HERE, ModelRecord, RunRecord, TrainedOn
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ class Gathered:
     baseline: Baseline | None = None
     comparison: Comparison | None = None
     verdicts: tuple[Verdict, ...] = ()
+    attributions: Attributions | None = None  # None: a run made before attributions.npz
+    features: Features | None = None  # None: a run made before features.npz
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -273,16 +276,38 @@ def inspect(
         return inside.run(network, dataset.test_x, dataset.test_y, chosen, device)
 
 
+def explain(
+    network: Network,
+    dataset: data.Dataset,
+    evaluation: Evaluation,
+    inspected: Inspection,
+    comparison: Comparison | None,
+    device: Device,
+    timer: Timer,
+) -> tuple[Attributions, Features]:
+    """Integrated gradients and occlusion for every image the report shows (run.explanation's
+    Explained), act3's projection, and the confident mistakes' nearest training images among
+    those the run loaded."""
+    from reportgen.net import attribution, features
+
+    assert evaluation.predictions is not None  # a fresh evaluation holds them
+    explained = Explained.of(inspected.indices.tolist(), evaluation, comparison)
+    with timer.stage("explain"):
+        attributions = attribution.attributions(
+            network, dataset.test_x, dataset.test_y, evaluation.predictions, explained.indices(), device
+        )
+        found = features.features(
+            network, dataset.test_x, dataset.train_x, dataset.train_y, list(explained.mistakes), device
+        )
+    return attributions, found
+
+
 def worst_indices(evaluation: Evaluation) -> list[int]:
     """The worst pair's images; with no mistake at all, the least confident image."""
     if evaluation.worst_pair.indices:
         return list(evaluation.worst_pair.indices)
     assert evaluation.probabilities is not None  # a fresh evaluation holds them
     return [int(evaluation.probabilities.max(axis=1).argmin())]
-
-
-def needs_worst(cases: tuple[Case, ...]) -> bool:
-    return WORST in cases
 
 
 # -- record, figures and report --------------------------------------------------------------
@@ -326,6 +351,8 @@ def draw(
             comparison=gathered.comparison,
             meanwhile=pdf.load_pdf_renderer if "pdf" in formats else None,
             cache=FigureCache(run_dir, staged),
+            attributions=gathered.attributions,
+            features=gathered.features,
         )
     for figure in drawn.values():
         files.write_bytes(staged / "figures" / figure.filename, figure.svg)
@@ -357,6 +384,8 @@ def render(
             baseline=gathered.baseline,
             comparison=gathered.comparison,
             verdicts=gathered.verdicts,
+            attributions=gathered.attributions,
+            features=gathered.features,
         )
         if ahead is not None and "pdf" in formats:
             ahead.start(staged, values, user_templates, run_dir)

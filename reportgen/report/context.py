@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from reportgen import layers, notebook
 from reportgen.data import PIXEL_SCALINGS, training_files
-from reportgen.report import against, sections
+from reportgen.report import against, explanation, sections
 from reportgen.report.filters import article, is_missing, shown_command, shown_path, shown_value
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation
+from reportgen.run.explanation import Attributions, Explained, Features
 from reportgen.run.gates import Verdict
 from reportgen.run.history import History, training_seconds
 from reportgen.run.inspection import Inspection
@@ -290,13 +291,16 @@ def context(
     baseline: Baseline | None = None,
     comparison: Comparison | None = None,
     verdicts: tuple[Verdict, ...] = (),
+    attributions: Attributions | None = None,
+    features: Features | None = None,
 ) -> dict[str, Any]:
     """Everything the templates see, gathered in one place.
 
     `figures` maps a figure's name to its Figure; templates ask `figures.get(name)` and show
     nothing for a missing one (no errors at all means no worst-case figure). `baseline` is
     None, and the section "Against the baseline" left out, without both a baseline and its
-    comparison.
+    comparison. `explain` is None, and the section says how to make it (`explain_absent`),
+    without attributions.npz and features.npz.
     """
     created, date = _date(record.created)
     layer_rows, parameters = _layers(record.model)
@@ -304,7 +308,12 @@ def context(
     compared = (
         against.against(record, baseline, comparison) if baseline is not None and comparison is not None else None
     )
-    toc = sections.toc(cases, compared is not None)
+    inspected = [int(i) for i in inspection.indices] if inspection is not None else []
+    explained = Explained.of(inspected, evaluation, comparison)
+    explain = explanation.section(
+        attributions, features, explained, evaluation, figures, comparison is not None, record.data
+    )
+    toc = sections.toc(cases, compared is not None, explain is not None)
     return {
         "title": record.title,
         "created": created,
@@ -337,6 +346,8 @@ def context(
         "worst": _worst(evaluation),
         "top_errors": list(evaluation.top_errors),
         "inspection": cases,
+        "explain": explain,
+        "explain_absent": None if explain else explanation.absent(attributions, features, record.data, inspected),
         "figures": figures,
         "reproducibility": _reproducibility(record),
     }

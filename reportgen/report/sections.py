@@ -24,6 +24,15 @@ SECTIONS = (
     ("worst", "The worst confusion", (("worst-cases", "Its images"), ("worst-top", "The most confident mistakes"))),
     ("inside", "Inside the network", (("inside-kernels", "The learned kernels"),)),
     (
+        "explain",
+        "Why the network got it wrong",
+        (
+            ("explain-pixels", "Which pixels decided"),
+            ("explain-space", "Where the digits lie in act3"),
+            ("explain-neighbours", "The nearest training images"),
+        ),
+    ),
+    (
         "reproducibility",
         "Reproducibility",
         (
@@ -93,12 +102,16 @@ def sections(with_baseline: bool) -> list[tuple[str, str, tuple[tuple[str, str],
     return sections
 
 
-def toc(inspection_cases: list[dict[str, Any]], with_baseline: bool = False) -> list[dict[str, Any]]:
-    """Contents entries (id, title, number, level); inspected cases join "Inside the network"."""
+def toc(
+    inspection_cases: list[dict[str, Any]], with_baseline: bool = False, with_explanations: bool = True
+) -> list[dict[str, Any]]:
+    """Contents entries (id, title, number, level); inspected cases join "Inside the network".
+    Without the explanations (a run made before them) their section has no subsections: it
+    only says how to make them."""
     entries = []
     for n, (sid, title, subsections) in enumerate(sections(with_baseline), start=1):
         entries.append({"id": sid, "title": title, "number": str(n), "level": 1})
-        subs = list(subsections)
+        subs = list(subsections) if sid != "explain" or with_explanations else []
         if sid == "inside":
             subs += [(case["id"], case["title"]) for case in inspection_cases]
         for m, (sub_id, sub_title) in enumerate(subs, start=1):

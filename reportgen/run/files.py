@@ -16,6 +16,7 @@ import os
 import secrets
 import stat
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Collection
@@ -217,7 +218,8 @@ def _npy_header(member: IO[bytes], size: int, where: str) -> tuple[Header, bool,
     reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     try:
         shape, fortran, dtype = reader(io.BytesIO(length_bytes + header))
-    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as e:
+    # numpy tokenizes a 1.0 header: an unterminated string in it is a tokenize.TokenError.
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError, tokenize.TokenError) as e:
         raise ValueError(f"{where}: unreadable .npy header") from e
     if dtype.hasobject or dtype.fields is not None or dtype.shape != () or dtype.kind not in "biuf":
         raise ValueError(f"{where}: {dtype} is not an array of numbers (reportgen reads no pickled objects)")

@@ -9,6 +9,7 @@ from typing import Any
 from reportgen.errors import DataError, ReportgenError
 from reportgen.run import archive, schema
 from reportgen.run.evaluation import PREDICTIONS, Evaluation, Predictions
+from reportgen.run.explanation import ATTRIBUTIONS, FEATURES, Attributions, Features
 from reportgen.run.files import MANIFEST, read_json
 from reportgen.run.folder import check_finished, check_listed
 from reportgen.run.history import History
@@ -30,12 +31,14 @@ class FinishedRun:
     inspection: Inspection
     metrics: dict[str, Any]  # metrics.json as read: its comparison and gates, if any
     pdf: archive.Sealed | None = None  # how its report.pdf is vouched for, if the manifest says
+    attributions: Attributions | None = None  # None: made before reportgen kept attributions.npz
+    features: Features | None = None  # None: made before features.npz
 
 
 def read(run_dir: Path, per_image: bool = False) -> FinishedRun:
     """A finished run's files, each checked against its manifest; its predictions.npz, when
     kept, brings back the per-image arrays and curves (required with `per_image`, for a
-    comparison)."""
+    comparison); attributions.npz and features.npz, when kept, the explanations."""
     run_dir = Path(run_dir)
     needed = [HISTORY, METRICS, INSPECTION]
     check_finished(run_dir, (MANIFEST, *needed))
@@ -44,7 +47,8 @@ def read(run_dir: Path, per_image: bool = False) -> FinishedRun:
     kept = run_dir / PREDICTIONS
     listed = manifest.get("files")
     pdf = archive.sealed(manifest, str(run_dir / MANIFEST))
-    check_listed(run_dir, listed if isinstance(listed, dict) else {}, needed + ([PREDICTIONS] * kept.is_file()), pdf)
+    optional = [name for name in (PREDICTIONS, ATTRIBUTIONS, FEATURES) if (run_dir / name).is_file()]
+    check_listed(run_dir, listed if isinstance(listed, dict) else {}, needed + optional, pdf)
     metrics = read_json(run_dir / METRICS)
     evaluation = Evaluation.from_json(metrics, str(run_dir / METRICS))
     _check_summary(metrics, str(run_dir / METRICS))
@@ -64,6 +68,8 @@ def read(run_dir: Path, per_image: bool = False) -> FinishedRun:
         inspection=Inspection.load(run_dir / INSPECTION),
         metrics=metrics,
         pdf=pdf,
+        attributions=Attributions.load(run_dir / ATTRIBUTIONS, evaluation.n_test) if ATTRIBUTIONS in optional else None,
+        features=Features.load(run_dir / FEATURES, evaluation.n_test) if FEATURES in optional else None,
     )
 
 

@@ -56,6 +56,8 @@ OWNED = (
     "predictions.npz",
     "history.json",
     "inspection.npz",
+    "attributions.npz",
+    "features.npz",
     "model",
     "figures",
     MANIFEST,
@@ -189,10 +191,15 @@ def _of_reportgen(path: Path) -> bool:
     return isinstance(index, dict) and str(index.get("generator", "")).startswith("reportgen ")
 
 
+def _hidden(name: str) -> bool:
+    return name.startswith(".") and name not in OWNED and not _BESIDE.fullmatch(name)
+
+
 def check_run_folder(out: Path) -> Previous:
     """Refuse an --out that is neither new, nor empty, nor a reportgen run folder whose files
     under the names reportgen writes (OWNED) are all its manifest lists; before any work. A
-    folder that holds only reportgen's own (other runs, a site) counts as empty.
+    folder that holds only reportgen's own (other runs, a site) and hidden files (git's
+    .gitkeep) counts as empty.
 
     A command never deletes or overwrites a file it did not write: the user's notes in
     model/, a figure of their own, a report.html of another tool.
@@ -203,7 +210,9 @@ def check_run_folder(out: Path) -> Previous:
         return Previous(out)
     names = sorted(os.listdir(out))
     if MANIFEST not in names:
-        others = [name for name in names if not _of_reportgen(out / name)]
+        # A hidden file of the user's or of git (output/.gitkeep, .gitignore, .DS_Store) is
+        # under no name reportgen writes: it stays, and does not make the folder someone else's.
+        others = [name for name in names if not _hidden(name) and not _of_reportgen(out / name)]
         if others:
             raise ReportgenError(
                 f"{out}: not empty and not a reportgen run folder (no {MANIFEST}, and {others[0]} in it); "

@@ -1,7 +1,8 @@
 """Every figure of the report, as SVG, from the values the earlier stages hand on.
 
 One module per report section (data, network, training, evaluation, baseline, mistakes,
-inside) and one for the site's index (site); style holds what they share. Each figure is a
+inside; attribution and features for "Why the network got it wrong") and one for the site's
+index (site); style holds what they share. Each figure is a
 pure function: values in, `Figure` (name, caption, alt text, SVG bytes) out; the same values
 give the same bytes.
 """
@@ -12,12 +13,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from reportgen.data import Dataset, Deferred
+from reportgen.data import Dataset, Deferred, loaded
 from reportgen.layers import LAYERS
 from reportgen.report.figures.cache import FigureCache, Job, draw
 from reportgen.report.figures.figure import Drawing, Figure
 from reportgen.run.comparison import Baseline, Comparison
 from reportgen.run.evaluation import Evaluation
+from reportgen.run.explanation import Attributions, Explained, Features
 from reportgen.run.history import History
 from reportgen.run.inspection import Inspection
 
@@ -42,6 +44,8 @@ def _in(module: str, *names: str) -> tuple[Drawing, ...]:
 # figure is drawn, sets that name of this package to the module.
 (_network,) = _in("network", "network")
 (training_batches, training_epochs) = _in("training", "training_batches", "training_epochs")
+(attribution_maps,) = _in("attribution", "attribution_maps")
+(neighbours, projection) = _in("features", "neighbours", "projection")
 
 
 def __getattr__(name: str) -> Any:
@@ -55,6 +59,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Figure",
     "FigureCache",
+    "attribution_maps",
     "baseline_broken",
     "baseline_classes",
     "baseline_confusion",
@@ -68,6 +73,8 @@ __all__ = [
     "kernels_conv1",
     "kernels_conv2",
     "make",
+    "neighbours",
+    "projection",
     "ranking",
     "reliability",
     "tile",
@@ -89,9 +96,12 @@ def make(
     processes: int | None = None,
     meanwhile: Callable[[], None] | None = None,
     cache: FigureCache | None = None,
+    attributions: Attributions | None = None,
+    features: Features | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, by name, in the order the report shows them; the
-    baseline's section only with a baseline and its comparison.
+    baseline's section only with a baseline and its comparison; the explanations only with
+    attributions.npz and features.npz (a run made before them has neither).
 
     `pixels`: how the images entered the network ("unit" or "raw"); `processes`: how many
     draw at once (default: one per core, see pool.py); `meanwhile`: what this process does
@@ -125,4 +135,48 @@ def make(
     for case in range(len(inspection.indices)):
         jobs.append(partial(inside_input, dataset, inspection, case, pixels))
         jobs.extend(partial(inside_layer, inspection, case, layer) for layer in LAYERS)
+    if attributions is not None and features is not None:
+        explained = Explained.of(inspection.indices.tolist(), evaluation, comparison)
+        jobs += explanation_jobs(dataset, evaluation, attributions, features, explained, comparison is not None)
     return {figure.name: figure for figure in draw(jobs, processes, meanwhile, cache)}
+
+
+def explanation_jobs(
+    dataset: Dataset | Deferred,
+    evaluation: Evaluation,
+    attributions: Attributions,
+    features: Features,
+    explained: Explained,
+    with_baseline: bool = False,
+) -> list[Job]:
+    """The section "Why the network got it wrong", in the report's order: one figure of
+    attribution maps per group (the broken images only with a baseline), the projection, the
+    neighbours. Images of a group that attributions.npz does not hold (a render against a
+    baseline the build did not have) are left out: report.explanation says how many."""
+    jobs: list[Job] = []
+    for group, indices in explained.groups():
+        if group == "broken" and not with_baseline:
+            continue
+        present = [i for i in indices if attributions.has(i)]
+        title, what = group_text(group, len(present), evaluation)
+        jobs.append(partial(attribution_maps, dataset, attributions, present, f"explain_{group}", title, what))
+    labels = evaluation.labels if evaluation.labels is not None else loaded(dataset).test_y
+    jobs.append(partial(projection, features, labels, evaluation.predictions, explained.inspected, explained.worst))
+    jobs.append(partial(neighbours, dataset, features, evaluation.top_errors))
+    return jobs
+
+
+def group_text(group: str, count: int, evaluation: Evaluation) -> tuple[str, str]:
+    """(title, the images in a caption's words) of a group of Explained. Here, not beside the
+    drawing, so that naming a cached figure's title imports no matplotlib."""
+    pair = evaluation.worst_pair
+    plural = "" if count == 1 else "s"
+    return {
+        "inspected": (f"The inspected digit{plural}", f"inspected digit{plural}"),
+        "worst": (
+            f"The worst pair (labelled {pair.reference}, predicted {pair.prediction})",
+            f"image{plural} of the worst pair shown above",
+        ),
+        "mistakes": ("The most confident mistakes", f"most confident mistake{plural}"),
+        "broken": ("The images this run broke", f"image{plural} this run broke (the baseline got them right)"),
+    }[group]
