@@ -246,7 +246,9 @@ def test_the_manifest_vouches_for_everything_but_the_pdf_which_its_sidecar_does(
         "current": True,
     }
     on_disk = {
-        p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file() and ".checkpoint" not in p.parts
+        p.relative_to(built).as_posix()
+        for p in built.rglob("*")
+        if p.is_file() and not {".checkpoint", ".cache"} & set(p.parts)  # the hidden working folders: not listed
     }
     assert set(manifest["files"]) == on_disk - {"manifest.json", "report.pdf", "report.pdf.sha256"}
     for name, entry in manifest["files"].items():
