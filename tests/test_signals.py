@@ -6,6 +6,7 @@ test_writing.py, in-process, where the moment can be chosen exactly."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import copy_of, everything
+
+from reportgen.run.files import CACHE
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +58,12 @@ def wait_for(condition, what: str) -> None:
         time.sleep(0.05)
 
 
+def without_cache(run: Path) -> Path:
+    """The run with its figure cache removed: every figure is drawn again, in the workers."""
+    shutil.rmtree(run / CACHE)
+    return run
+
+
 def staging(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if ".tmp-" in p.name)
 
@@ -89,7 +98,7 @@ def test_sigterm_during_training_keeps_the_previous_run_and_its_checkpoint(built
 
 @pytest.mark.parametrize("how, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
 def test_an_interrupt_while_the_figures_are_drawn_leaves_no_worker(built_run, tmp_path, how, code):
-    run = copy_of(built_run, tmp_path / "run")
+    run = without_cache(copy_of(built_run, tmp_path / "run"))
     before = everything(run)
     render = reportgen("render", "-q", str(run))
     try:
@@ -107,7 +116,7 @@ def test_an_interrupt_while_the_figures_are_drawn_leaves_no_worker(built_run, tm
 
 
 def test_a_killed_render_takes_its_workers_with_it_and_the_next_one_cleans_up(built_run, tmp_path):
-    run = copy_of(built_run, tmp_path / "run")
+    run = without_cache(copy_of(built_run, tmp_path / "run"))
     before = everything(run)
     render = reportgen("render", "-q", str(run), "--format", "html")
     wait_for(lambda: len(children(render.pid)) >= 2, "drawing in two workers")

@@ -252,7 +252,8 @@ def test_format_html_removes_the_old_pdf_and_site_takes_the_run(built_run, tmp_p
     )
     assert result.exit_code == 0, result.output
     listed = json.loads((run / "manifest.json").read_text())["files"]
-    on_disk = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file() and ".checkpoint" not in p.parts}
+    hidden = {".checkpoint", ".cache"}  # the working folders, not listed
+    on_disk = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file() and not hidden & set(p.parts)}
     assert "report.pdf" not in on_disk and on_disk == set(listed) | {"manifest.json"}
     assert (run / ".checkpoint").is_dir()  # build --model trained nothing: the checkpoint stays
     result = runner.invoke(main, ["site", "-q", str(run), "--out", str(tmp_path / "site")])
