@@ -167,6 +167,26 @@ def test_a_pdf_with_javascript_or_a_link_out_is_refused():
             pdf.check_pdf(payload)
 
 
+def test_a_pdf_may_carry_only_the_runs_own_records_as_attachments():
+    """report.pdf carries manifest.json, metrics.json and predictions.npz (issue 20); any other
+    attachment, which a viewer would hand to whatever program its name asks for, is refused."""
+    import pypdf
+
+    def attaching(*names: str) -> bytes:
+        writer = pypdf.PdfWriter()
+        writer.add_blank_page(100, 100)
+        for name in names:
+            writer.add_attachment(name, b"{}")
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
+
+    pdf.check_pdf(attaching("manifest.json", "metrics.json", "predictions.npz"))
+    for names in (("invoice.pdf.exe",), ("manifest.json", "run.sh"), ("../manifest.json",)):
+        with pytest.raises(markup.Unsafe, match="attached file"):
+            pdf.check_pdf(attaching(*names))
+
+
 @pytest.mark.parametrize(
     "name, payload",
     [
