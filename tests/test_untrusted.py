@@ -525,3 +525,32 @@ def test_a_full_disk_anywhere_else_is_still_one_line(runner, tmp_path, monkeypat
     result = runner.invoke(main, ["site", "-q", str(run), "--out", str(tmp_path / "site")])
     one_line_error(result, "/runs/a/", ": cannot write (No space left on device)")
     assert not (tmp_path / "site").exists()
+
+
+def test_an_earlier_manifest_carries_only_plain_entries_into_the_next(tmp_path):
+    """`evaluate` into a run keeps the earlier manifest's entries for the files it leaves; a
+    manifest from someone else cannot carry a path out of the run, or a made-up entry, into it."""
+    from reportgen.run.record import write_manifest
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "lenet-0001.params").write_bytes(b"w")
+    (tmp_path / "secret").write_text("s")
+    kept = {"sha256": "a" * 64, "size": 1}
+    earlier = {
+        "model/lenet-0001.params": kept,
+        "../secret": kept,  # a file outside the run, which exists
+        "/etc/passwd": kept,
+        "model/./lenet-0001.params": kept,
+        "model/lenet-0001.params/": kept,
+        "history.json": {"sha256": "not a digest"},
+        "metrics.json": "anything",
+    }
+    (run / "manifest.json").write_text(json.dumps({**manifest(make_record(), {}), "files": earlier}))
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "metrics.json").write_text("{}")
+    body = write_manifest(staged, make_record(), keep=run)
+    assert set(body["files"]) == {"model/lenet-0001.params", "metrics.json"}
+    assert body["files"]["model/lenet-0001.params"] == kept
+    assert body["files"]["metrics.json"]["sha256"] == files.sha256(staged / "metrics.json")
