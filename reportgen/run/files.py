@@ -90,10 +90,11 @@ def write_json(path: Path, obj) -> Path:
     return write_bytes(path, text.encode())
 
 
-def open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path, follow: bool = True) -> BinaryIO:
     """A regular file opened for reading; a FIFO (whose open would wait for a writer) or a
-    device is refused (ReportgenError, naming it)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    device is refused (ReportgenError, naming it). With follow=False a link is refused too
+    (OSError), for a file that must be the folder's own."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else getattr(os, "O_NOFOLLOW", 0)))
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise ReportgenError(f"{path}: not a regular file")

@@ -51,15 +51,16 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from xml.parsers import expat
 
 import numpy as np
 
 import reportgen
 from reportgen.data import Dataset, Deferred
+from reportgen.errors import ReportgenError
 from reportgen.report.figures.figure import Drawing, Figure
-from reportgen.run.files import CACHE, write_bytes
+from reportgen.run.files import CACHE, open_regular, write_bytes
 
 Job = Callable[[], Figure]
 
@@ -243,18 +244,23 @@ def check_svg(svg: bytes) -> bool:
     return True
 
 
+def _open(path: Path) -> tuple[BinaryIO, os.stat_result] | None:
+    """A regular file of the folder's own, opened, and its status; None for a link, a FIFO,
+    a folder or nothing: an entry that is not what the cache writes is drawn afresh."""
+    try:
+        f = open_regular(path, follow=False)
+    except (ReportgenError, OSError):
+        return None
+    return f, os.fstat(f.fileno())
+
+
 def _read(path: Path, limit: int) -> bytes | None:
     """A regular file's bytes, if it is one (no link followed, no FIFO waited on) and not too large."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
+    opened = _open(path)
+    if opened is None:
         return None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):  # before fdopen, which refuses a folder with an exception
-        os.close(fd)
-        return None
-    with os.fdopen(fd, "rb") as f:
+    f, info = opened
+    with f:
         if info.st_size > limit:
             return None
         payload = f.read(limit + 1)
@@ -273,15 +279,11 @@ def secret_path() -> Path:
 def _own_secret(path: Path) -> bytes | None:
     """The secret in `path` if it is ours alone: a regular file (no link), owned by this user,
     readable by nobody else, of the right size."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
+    opened = _open(path)
+    if opened is None:
         return None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):  # before fdopen, which refuses a folder with an exception
-        os.close(fd)
-        return None
-    with os.fdopen(fd, "rb") as f:
+    f, info = opened
+    with f:
         if info.st_size != SECRET_BYTES or info.st_mode & 0o077:
             return None
         if hasattr(os, "getuid") and info.st_uid != os.getuid():
