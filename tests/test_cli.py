@@ -15,24 +15,13 @@ import warnings
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import digest
+from conftest import digest, one_line_error
 
 from reportgen import __version__, notebook
 from reportgen.cli import main
 from reportgen.errors import Terminated
 
 COMMANDS = ["train", "evaluate", "inspect", "build", "render"]
-
-
-def one_line_error(result, *fragments: str) -> None:
-    """Exit code 2, a single 'error: ...' line on stderr, no traceback."""
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    assert "Traceback" not in result.output
 
 
 def copy_run(run, tmp_path):
