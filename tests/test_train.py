@@ -111,14 +111,14 @@ def plain_gluon_loop(dataset, epochs: int, momentum: float = notebook.MOMENTUM) 
 
 
 def test_the_trainer_updates_the_weights_as_a_plain_gluon_loop_bit_for_bit(tiny, uninterrupted):
-    # 20 steps through the trainer's own graph and its fused update (net/sgd.py).
+    # 20 steps through the trainer's own graph and its own update (net/sgd.py).
     assert same(params(uninterrupted[0]), plain_gluon_loop(tiny, epochs=2))
-    # Without momentum the update is not fused: the Trainer's own step, the same loop.
+    # Without momentum DirectSGD does not fit: the Trainer's own step, the same loop.
     net, _ = train.fit(tiny, train.TrainConfig(epochs=1, momentum=0.0), [mx.cpu()])
     assert same(params(net), plain_gluon_loop(tiny, epochs=1, momentum=0.0))
 
 
-def test_the_fused_update_is_used_on_one_device_only(tiny):
+def test_the_direct_update_is_used_on_one_device_only(tiny):
     from mxnet import gluon
 
     from reportgen.net import sgd
@@ -126,13 +126,13 @@ def test_the_fused_update_is_used_on_one_device_only(tiny):
     net = model.build(mx.cpu(), seed=1)
     net.logits(mx.nd.zeros((1, 1, 28, 28)))  # the weights' shapes, known after a first forward pass
     one = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9})
-    assert sgd.FusedSGD.fits(one)
+    assert sgd.DirectSGD.fits(one)
     for changed in ({"momentum": 0.0}, {"momentum": 0.9, "clip_gradient": 1.0}):
-        assert not sgd.FusedSGD.fits(gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, **changed}))
+        assert not sgd.DirectSGD.fits(gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, **changed}))
     two = model.build([mx.cpu(0), mx.cpu(1)], seed=1)
     for ctx in (mx.cpu(0), mx.cpu(1)):
         two.logits(mx.nd.zeros((1, 1, 28, 28), ctx=ctx))
-    assert not sgd.FusedSGD.fits(gluon.Trainer(two.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9}))
+    assert not sgd.DirectSGD.fits(gluon.Trainer(two.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9}))
 
 
 def test_two_cpu_contexts_train_data_parallel(tiny, uninterrupted):

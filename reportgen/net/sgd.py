@@ -1,13 +1,14 @@
-"""Trainer.step's update of every parameter as one operator call, on one device.
+"""Trainer.step's update of every parameter, without Trainer's bookkeeping, on one device.
 
-`gluon.Trainer.step` spends about 0.3 ms of Python a step (a third of the trainer's own) on
-work a single device does not need: checking that every gradient is fresh, grouping the
-parameters by type, looking up each one's learning rate and weight decay, and updating them
-four at a time (MXNET_OPTIMIZER_AGGREGATION_SIZE), so in two `multi_sgd_mom_update` calls.
-`FusedSGD` makes that one call over all of them, with the Trainer's own momentum states,
-learning rates, weight decays and rescaling: the same arithmetic on every element, so the
-same weights bit for bit (tests/test_train.py). On a loaded 2-core machine each operator
-call is one more OpenMP barrier at which a thread can lose its time slice (issue 21's notes).
+`gluon.Trainer.step` spends about 0.3 ms of Python a step on work a single device does not
+need: checking that every gradient is fresh, grouping the parameters by type, looking up each
+one's learning rate and weight decay. It then updates them four at a time
+(MXNET_OPTIMIZER_AGGREGATION_SIZE) with `multi_sgd_mom_update`, and that operator is slow:
+over LeNet's 8 parameters it takes 1.5 ms where `sgd_mom_update` once per parameter takes
+0.5 ms (benchmarks/RESULTS.md, round three), 5% of a training step. `DirectSGD` calls
+`sgd_mom_update` once per parameter with the Trainer's own momentum states, learning rates,
+weight decays and rescaling: the same arithmetic on every element, so the same weights bit for
+bit (tests/test_train.py).
 
 The Trainer stays: it owns the states (checkpoints save and load them through it), and
 several devices or machines go through its kvstore with `trainer.step`.
@@ -16,14 +17,14 @@ several devices or machines go through its kvstore with `trainer.step`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
 
-class FusedSGD:
+class DirectSGD:
     """Updates the Trainer's parameters as `trainer.step(step_size)` would; only where `fits`."""
 
     @staticmethod
@@ -48,7 +49,7 @@ class FusedSGD:
 
     def __init__(self, trainer: gluon.Trainer, step_size: int) -> None:
         if not self.fits(trainer):
-            raise ValueError("FusedSGD: not a Trainer it does the same arithmetic for (FusedSGD.fits)")
+            raise ValueError("DirectSGD: not a Trainer it does the same arithmetic for (DirectSGD.fits)")
         optimizer = trainer._optimizer
         updater = trainer._updaters[0]
         chosen = [(i, p) for i, p in enumerate(trainer._params) if p.grad_req != "null"]
@@ -57,33 +58,40 @@ class FusedSGD:
                 updater.states[i] = optimizer.create_state_multi_precision(i, param.data())
                 updater.states_synced[i] = True
         indices = [i for i, _ in chosen]
-        weights = [param.data() for _, param in chosen]
-        self._arrays = [a for (i, param), w in zip(chosen, weights) for a in (w, param.grad(), updater.states[i])]
-        self._weights = weights
-        self._settings: dict[str, Any] = {
-            "lrs": tuple(optimizer._get_lrs(indices)),
-            "wds": tuple(optimizer._get_wds(indices)),
-            "momentum": optimizer.momentum,
-            "rescale_grad": trainer._scale / step_size,
-            "num_weights": len(weights),
-        }
+        lrs, wds = optimizer._get_lrs(indices), optimizer._get_wds(indices)
+        # Each call bound once: the loop below is all a step costs in Python.
+        self._updates = [
+            partial(
+                mx.nd.sgd_mom_update,
+                param.data(),
+                param.grad(),
+                updater.states[i],
+                out=param.data(),
+                lr=lr,
+                wd=wd,
+                momentum=optimizer.momentum,
+                rescale_grad=trainer._scale / step_size,
+            )
+            for (i, param), lr, wd in zip(chosen, lrs, wds)
+        ]
 
     def step(self) -> None:
-        mx.nd.multi_sgd_mom_update(*self._arrays, out=self._weights, **self._settings)
+        for update in self._updates:
+            update()
 
 
-def stepper(trainer: gluon.Trainer, step_size: int, fuse: bool = True) -> Callable[[], None]:
+def stepper(trainer: gluon.Trainer, step_size: int, direct: bool = True) -> Callable[[], None]:
     """What updates the weights after each step's backward pass: `trainer.step(step_size)` the
     first time (it initialises the parameters' deferred shapes and its states, or takes those
-    a checkpoint gave), then one FusedSGD call each time where it fits and `fuse` allows."""
-    fused: list[FusedSGD] = []
+    a checkpoint gave), then DirectSGD each time where it fits and `direct` allows."""
+    chosen: list[DirectSGD] = []
 
     def step() -> None:
-        if fused:
-            fused[0].step()
+        if chosen:
+            chosen[0].step()
             return
         trainer.step(step_size)
-        if fuse and FusedSGD.fits(trainer):
-            fused.append(FusedSGD(trainer, step_size))
+        if direct and DirectSGD.fits(trainer):
+            chosen.append(DirectSGD(trainer, step_size))
 
     return step

@@ -199,8 +199,8 @@ def fit(
             f"starting fresh: the checkpoint of epoch {saved} in {checkpoint_dir} will be replaced "
             "(--resume continues it)"
         )
-    # One fused update on one device (sgd.py: the same arithmetic), the Trainer's across several.
-    step_weights = sgd.stepper(trainer, config.batch_size, fuse=job is None and len(contexts) == 1)
+    # One update call per parameter on one device (sgd.py: the same arithmetic), the Trainer's across several.
+    step_weights = sgd.stepper(trainer, config.batch_size, direct=job is None and len(contexts) == 1)
     # The whole data set lives on the first device; batches are slices of it.
     home = contexts[0]
     train_x, train_y = _on_device(dataset.train_x, dataset.train_y, home)
