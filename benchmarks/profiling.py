@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/profiling.py train [--images 6000]   # per operator, one epoch
     .venv/bin/python benchmarks/profiling.py render RUN_DIR          # per function, the whole render
+    .venv/bin/python benchmarks/profiling.py update                  # the SGD update, two ways
 
 MXNet's aggregate statistics sum every operator's time over a second epoch (the first builds
 the graph); printed sorted by total time, with each operator's share. MXNet runs a hybridized
@@ -73,14 +74,64 @@ def profile_render(run: str) -> None:
     print(out.getvalue())
 
 
+def time_update(repeats: int = 200) -> None:
+    """The SGD step over LeNet's 8 parameters: one `multi_sgd_mom_update` over all of them (the
+    operator Trainer.step calls, four parameters a call) against `sgd_mom_update` once per
+    parameter (net/sgd.py), interleaved in rounds; and whether both give the same weights."""
+    import statistics
+    import time
+
+    import mxnet as mx
+    import numpy as np
+
+    shapes = [(20, 1, 5, 5), (20,), (50, 20, 5, 5), (50,), (500, 800), (500,), (10, 500), (10,)]
+    settings = {"momentum": 0.9, "rescale_grad": 0.01}
+
+    def arrays() -> tuple[list, list, list]:
+        """Weights, gradients and momenta: the same values at every call."""
+        rng = np.random.default_rng(0)
+        normal = [mx.nd.array(rng.standard_normal(s).astype(np.float32)) for s in shapes + shapes]
+        return normal[: len(shapes)], normal[len(shapes) :], [mx.nd.zeros(s) for s in shapes]
+
+    def multi(w: list, g: list, m: list) -> None:
+        flat = [a for trio in zip(w, g, m) for a in trio]
+        n = len(w)
+        mx.nd.multi_sgd_mom_update(*flat, out=w, lrs=(0.05,) * n, wds=(1e-5,) * n, num_weights=n, **settings)
+
+    def single(w: list, g: list, m: list) -> None:
+        for weight, grad, mom in zip(w, g, m):
+            mx.nd.sgd_mom_update(weight, grad, mom, out=weight, lr=0.05, wd=1e-5, **settings)
+
+    state = {"multi": arrays(), "single": arrays()}
+    ms: dict[str, list[float]] = {"multi": [], "single": []}
+    for _ in range(5):
+        for name, update in (("multi", multi), ("single", single)):
+            mx.nd.waitall()
+            started = time.perf_counter()
+            for _ in range(repeats):
+                update(*state[name])
+            mx.nd.waitall()
+            ms[name].append((time.perf_counter() - started) / repeats * 1e3)
+    for name, values in ms.items():
+        print(f"{name}: {statistics.median(values):.2f} ms a step ({min(values):.2f}-{max(values):.2f}, 5 rounds)")
+    a, b = arrays(), arrays()
+    for _ in range(20):
+        multi(*a)
+        single(*b)
+    same = all(np.array_equal(x.asnumpy(), y.asnumpy()) for x, y in zip(a[0], b[0]))
+    print(f"the same weights after 20 steps, bit for bit: {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("train", "render"))
+    parser.add_argument("what", choices=("train", "render", "update"))
     parser.add_argument("run", nargs="?", help="render: a finished run folder")
     parser.add_argument("--images", type=int, default=6000)
     args = parser.parse_args()
     if args.what == "train":
         profile_training(args.images)
+    elif args.what == "update":
+        time_update()
     else:
         profile_render(args.run)
 
