@@ -41,6 +41,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+SPIN = "GOMP_SPINCOUNT"  # GNU OpenMP's spins at a barrier before a thread sleeps
+LIBGOMP_SPIN = "300000"  # libgomp's own default, as a value: unset, `import reportgen` would set 1,000
+# Read before reportgen is imported below, which sets it: PyTorch runs with the user's value or libgomp's.
+USERS_SPIN = os.environ.get(SPIN)
 
 from benchmarks.rounds import Case, as_json, interleave, load_average, ratios, spread  # noqa: E402
 from reportgen import layers, runtime  # noqa: E402
@@ -125,8 +129,6 @@ def peak_gflops() -> tuple[float | None, str]:
 
 # -- sections ---------------------------------------------------------------------------------
 
-SPIN = "GOMP_SPINCOUNT"  # GNU OpenMP's spins at a barrier before a thread sleeps (its default 300,000)
-
 
 def trainers(images: int, torch_python: str = sys.executable) -> tuple[list[Case], list[tuple[str, str, str, str]]]:
     """The training cases, reportgen's first (the reference), and the pairs read apart from it:
@@ -147,8 +149,8 @@ def trainers(images: int, torch_python: str = sys.executable) -> tuple[list[Case
         ),
         Case(
             "rg_spin",
-            f"reportgen `train.fit`, {SPIN} unset (libgomp's default)",
-            rate("reportgen", {SPIN: UNSET}),
+            f"reportgen `train.fit`, {SPIN}={LIBGOMP_SPIN} (libgomp's default)",
+            rate("reportgen", {SPIN: LIBGOMP_SPIN}),
         ),
         Case("module_bare", "bare Module API loop (`forward_backward`, `update`, no metric)", rate("module_bare")),
         Case("bare", "bare hybridized Gluon loop (net, loss, backward, step)", rate("bare")),
@@ -166,8 +168,9 @@ def trainers(images: int, torch_python: str = sys.executable) -> tuple[list[Case
     ]
     torch = in_fresh_process("torch_available", python=torch_python)
     if torch["available"]:
-        # PyTorch at its own defaults: its bundled libgomp spins as libgomp does unless the user says otherwise.
-        own = {SPIN: os.environ.get(SPIN, UNSET)}
+        # PyTorch at its own defaults: its bundled libgomp spins as libgomp does unless the user says
+        # otherwise. Said as a value: the case imports reportgen, which would set an unset one.
+        own = {SPIN: USERS_SPIN or LIBGOMP_SPIN}
         cases.append(
             Case("torch", f"PyTorch {torch['version']} eager, its default threads", rate("torch", own, torch_python))
         )

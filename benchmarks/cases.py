@@ -168,6 +168,15 @@ def module_bare(n: str) -> dict:
     return {"images_per_second": _rate(len(x), one_pass(2))}
 
 
+def settings() -> dict:
+    """The environment a case runs with, once this module (and reportgen with it) is imported."""
+    import os
+
+    from reportgen import runtime
+
+    return {name: os.environ.get(name) for name in runtime.defaults()}
+
+
 def torch_available() -> dict:
     try:
         import torch
@@ -426,6 +435,7 @@ CASES: dict[str, Callable[..., dict]] = {
         imperative,
         module,
         module_bare,
+        settings,
         torch_available,
         torch,
         sgemm,

@@ -50,6 +50,13 @@ def test_environment_sets_reportgens_defaults_and_removes_what_a_case_unsets(mon
     assert env["MXNET_CPU_PARALLEL_SIZE"] == bench.runtime.PARALLEL_COPY_OFF
 
 
+def test_the_libgomp_default_row_runs_libgomps_default_and_reportgens_row_its_own():
+    # A case imports reportgen, which sets an unset spin count: the reference row must say its value.
+    assert bench.in_fresh_process("settings", env={bench.SPIN: bench.LIBGOMP_SPIN})[bench.SPIN] == "300000"
+    assert bench.in_fresh_process("settings")[bench.SPIN] == bench.runtime.SPIN_COUNT
+    assert bench.in_fresh_process("settings", env={bench.SPIN: bench.UNSET})[bench.SPIN] == bench.runtime.SPIN_COUNT
+
+
 def table_rows(out: str, header: str) -> dict[str, list[str]]:
     """The rows of the table under `header`, by their first cell."""
     block = out.split(header, 1)[1].split("\n\n", 2)[1]

@@ -118,6 +118,17 @@ def test_the_trainer_updates_the_weights_as_a_plain_gluon_loop_bit_for_bit(tiny,
     assert same(params(net), plain_gluon_loop(tiny, epochs=1, momentum=0.0))
 
 
+def test_one_device_steps_through_direct_sgd(tiny, monkeypatch):
+    # With the bit-for-bit test above: DirectSGD's arithmetic is the Trainer's, not just present.
+    from reportgen.net import sgd
+
+    calls = []
+    real = sgd.DirectSGD.step
+    monkeypatch.setattr(sgd.DirectSGD, "step", lambda self: (calls.append(1), real(self))[1])
+    train.fit(tiny, train.TrainConfig(epochs=1), [mx.cpu()])
+    assert len(calls) == len(tiny.train_x) // notebook.BATCH_SIZE - 1  # the first is Trainer.step's
+
+
 def test_the_direct_update_is_used_on_one_device_only(tiny):
     from mxnet import gluon
 

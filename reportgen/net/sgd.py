@@ -4,11 +4,16 @@
 need: checking that every gradient is fresh, grouping the parameters by type, looking up each
 one's learning rate and weight decay. It then updates them four at a time
 (MXNET_OPTIMIZER_AGGREGATION_SIZE) with `multi_sgd_mom_update`, and that operator is slow:
-over LeNet's 8 parameters it takes 1.5 ms where `sgd_mom_update` once per parameter takes
-0.5 ms (benchmarks/RESULTS.md, round three), 5% of a training step. `DirectSGD` calls
-`sgd_mom_update` once per parameter with the Trainer's own momentum states, learning rates,
-weight decays and rescaling: the same arithmetic on every element, so the same weights bit for
-bit (tests/test_train.py).
+over LeNet's 8 parameters it takes 1.6 ms where `sgd_mom_update` once per parameter takes
+0.5 ms (benchmarks/profiling.py update), about a twentieth of a training step. `DirectSGD`
+calls `sgd_mom_update` once per parameter with the Trainer's own momentum states, learning
+rates, weight decays and rescaling: the same arithmetic on every element, so the same weights
+bit for bit (tests/test_train.py).
+
+That is eight operators a step where one fused call made one, each an OpenMP region. On a
+loaded machine each barrier was where a thread could lose its time slice; with the short spin
+count reportgen now sets (runtime.py) a waiting thread sleeps instead. The eight were measured
+on a quiet machine only, where together they take a third of the one.
 
 The Trainer stays: it owns the states (checkpoints save and load them through it), and
 several devices or machines go through its kvstore with `trainer.step`.
@@ -59,7 +64,7 @@ class DirectSGD:
                 updater.states_synced[i] = True
         indices = [i for i, _ in chosen]
         lrs, wds = optimizer._get_lrs(indices), optimizer._get_wds(indices)
-        # Each call bound once: the loop below is all a step costs in Python.
+        # The arrays and settings looked up once, not at every step as Trainer.step does.
         self._updates = [
             partial(
                 mx.nd.sgd_mom_update,
