@@ -17,8 +17,6 @@ here, as the same exception, so the command fails as the serial one would.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing
 import os
 import pickle
@@ -30,8 +28,8 @@ from typing import Any
 from reportgen.errors import RenderError
 from reportgen.report import pdf
 from reportgen.run import archive, files
+from reportgen.run.children import become_child_of
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _GO, _STOP = b"1", b"0"
 _MAX_ERROR = 1 << 16  # bytes of a pickled exception coming back
@@ -40,14 +38,6 @@ _MAX_ERROR = 1 << 16  # bytes of a pickled exception coming back
 def forkable() -> bool:
     """Whether a child may be forked here: fork exists and MXNet's threads are not running."""
     return "mxnet" not in sys.modules and "fork" in multiprocessing.get_all_start_methods()
-
-
-def _die_with(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(AttributeError, OSError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os._exit(1)
 
 
 def _read_all(fd: int, limit: int) -> bytes:
@@ -95,9 +85,7 @@ class PdfAhead:
         if pid == 0:  # the child: it never returns, and runs none of the parent's cleanup
             status = 1
             try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler
-                _die_with(parent)
+                become_child_of(parent)
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 os.close(go_w)
                 os.close(err_r)

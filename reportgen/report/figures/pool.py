@@ -14,8 +14,6 @@ terminal's group: the workers ignore it and leave it to the command.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
@@ -24,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 from reportgen.report.figures.style import Figure
+from reportgen.run.children import become_child_of
 from reportgen.run.swap import deferred_signals
 
 Job = Callable[[], Figure]
@@ -31,7 +30,6 @@ Job = Callable[[], Figure]
 _jobs: list[Job] = []  # what forked workers inherit; set only while a pool runs
 _parent = 0  # the pid that forked them
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
-_PR_SET_PDEATHSIG = 1
 
 
 def _run(index: int) -> Figure:
@@ -40,13 +38,7 @@ def _run(index: int) -> Figure:
 
 def _start_worker() -> None:
     """A worker's first act (it starts with SIGINT and SIGTERM blocked, as its parent forked it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command decides what Ctrl-C does
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler, which it inherited
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(AttributeError, OSError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != _parent:  # the parent died before the request above took effect
-        os._exit(1)
+    become_child_of(_parent)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
 
