@@ -183,6 +183,20 @@ def trainers(images: int, torch_python: str = sys.executable) -> tuple[list[Case
     return cases, pairs
 
 
+def print_cases(
+    heading: str, columns: str, cases: list[Case], per_round: Callable[[Case], list[float]], number: str
+) -> None:
+    """A section's table: each case's values (median, range, written with `number`) and its
+    per-round ratio to the reference, as `per_round` takes it."""
+    print(f"\n{heading}\n")
+    print(columns)
+    print("|---|---:|---:|---:|---:|")
+    for case in cases:
+        median, low_high = spread(per_round(case))
+        v = [number.format(x) for x in (statistics.median(case.values), min(case.values), max(case.values))]
+        print(f"| {case.label} | {v[0]} | {v[1]}-{v[2]} | {median} | {low_high} |")
+
+
 def print_pairs(cases: list[Case], pairs: list[tuple[str, str, str, str]]) -> None:
     by_name = {c.name: c for c in cases}
     print("\n| pair | per round: median | range | held to |")
@@ -195,14 +209,9 @@ def print_pairs(cases: list[Case], pairs: list[tuple[str, str, str, str]]) -> No
 
 def print_trainers(cases: list[Case], pairs: list[tuple[str, str, str, str]], images: int) -> None:
     ours = cases[0]
-    rounds = len(ours.values)
-    print(f"\n### Training, {images:,} images, batch 100, second epoch; {rounds} rounds, interleaved\n")
-    print("| trainer | images/s: median | range | reportgen / this, per round: median | range |")
-    print("|---|---:|---:|---:|---:|")
-    for case in cases:
-        median, low_high = spread(ratios(ours, case))
-        v = case.values
-        print(f"| {case.label} | {statistics.median(v):,.0f} | {min(v):,.0f}-{max(v):,.0f} | {median} | {low_high} |")
+    heading = f"### Training, {images:,} images, batch 100, second epoch; {len(ours.values)} rounds, interleaved"
+    columns = "| trainer | images/s: median | range | reportgen / this, per round: median | range |"
+    print_cases(heading, columns, cases, lambda case: ratios(ours, case), "{:,.0f}")
     print_pairs(cases, pairs)
     training, inference = flops_per_image()
     peak, how = peak_gflops()
@@ -300,13 +309,9 @@ def renders(run: Path, work: Path) -> tuple[list[Case], list[tuple[str, str, str
 def print_renders(cases: list[Case], pairs: list[tuple[str, str, str, str]], run: Path) -> None:
     floor = cases[0]
     rounds = len(floor.values)
-    print(f"\n### `reportgen render` of a built run ({run.name}), whole processes; {rounds} rounds, interleaved\n")
-    print("| case | seconds: median | range | this / WeasyPrint alone, per round: median | range |")
-    print("|---|---:|---:|---:|---:|")
-    for case in cases:
-        median, low_high = spread(ratios(case, floor))
-        v = case.values
-        print(f"| {case.label} | {statistics.median(v):.2f} | {min(v):.2f}-{max(v):.2f} | {median} | {low_high} |")
+    heading = f"### `reportgen render` of a built run ({run.name}), whole processes; {rounds} rounds, interleaved"
+    columns = "| case | seconds: median | range | this / WeasyPrint alone, per round: median | range |"
+    print_cases(heading, columns, cases, lambda case: ratios(case, floor), "{:.2f}")
     print_pairs(cases, pairs)
 
 
