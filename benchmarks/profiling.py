@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/profiling.py train [--images 6000]   # per operator, one epoch
     .venv/bin/python benchmarks/profiling.py render RUN_DIR          # per function, the whole render
     .venv/bin/python benchmarks/profiling.py update                  # the SGD update, two ways
+    .venv/bin/python benchmarks/profiling.py timeline RUN_DIR        # a cold render, process by process
 
 MXNet's aggregate statistics sum every operator's time over a second epoch (the first builds
 the graph); printed sorted by total time, with each operator's share. MXNet runs a hybridized
@@ -74,6 +75,56 @@ def profile_render(run: str) -> None:
     print(out.getvalue())
 
 
+def render_timeline(run: str) -> None:
+    """A render of a copy of RUN with its figure cache emptied (every figure drawn), each
+    process's steps printed with the seconds since the command started: which of the figure
+    workers, the PDF's child and this process waits on which."""
+    import functools
+    import os
+    import shutil
+    import time
+
+    from reportgen.cli import main
+    from reportgen.pipeline import pdfahead, stages
+    from reportgen.report import pdf
+    from reportgen.report.figures import pool, style
+
+    started = time.perf_counter()
+
+    def said(what: str) -> None:
+        print(f"{time.perf_counter() - started:6.2f} s  pid {os.getpid()}  {what}", flush=True)
+
+    def timed(module, name: str, label: str, start: bool = True) -> None:
+        real = getattr(module, name)
+
+        @functools.wraps(real)
+        def wrapper(*args, **kwargs):
+            if start:
+                said(f"{label} starts")
+            try:
+                return real(*args, **kwargs)
+            finally:
+                said(f"{label} ends" if start else f"{label} {args[0].name}")
+
+        setattr(module, name, wrapper)
+
+    timed(stages, "draw", "figures (this process)")
+    timed(pdf, "load_pdf_renderer", "import WeasyPrint")
+    timed(pool, "_build_and_save", "a worker's figures")
+    timed(style, "save", "saved", start=False)
+    timed(pdfahead.PdfAhead, "start", "forking the PDF's child")
+    timed(pdf, "layout", "PDF layout")
+    timed(pdf, "write", "PDF drawing and writing")
+    timed(pdfahead.PdfAhead, "finish", "the manifest written: waiting for the PDF")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / Path(run).name
+        shutil.copytree(run, copy, symlinks=True)
+        shutil.rmtree(copy / ".cache", ignore_errors=True)
+        started = time.perf_counter()
+        main(["render", "-q", str(copy)], standalone_mode=False)
+        said("render done")
+
+
 def time_update(repeats: int = 200) -> None:
     """The SGD step over LeNet's 8 parameters: one `multi_sgd_mom_update` over all of them (the
     operator Trainer.step calls, four parameters a call) against `sgd_mom_update` once per
@@ -124,14 +175,16 @@ def time_update(repeats: int = 200) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("train", "render", "update"))
-    parser.add_argument("run", nargs="?", help="render: a finished run folder")
+    parser.add_argument("what", choices=("train", "render", "update", "timeline"))
+    parser.add_argument("run", nargs="?", help="render, timeline: a finished run folder")
     parser.add_argument("--images", type=int, default=6000)
     args = parser.parse_args()
     if args.what == "train":
         profile_training(args.images)
     elif args.what == "update":
         time_update()
+    elif args.what == "timeline":
+        render_timeline(args.run)
     else:
         profile_render(args.run)
 

@@ -110,23 +110,88 @@ from reportgen.report.figures import pool
 dataset = data.load(train_limit=200, test_limit=100)
 values = (dataset, make_history(), make_evaluation(), fake_inspection(dataset.test_y, 2))
 digest = lambda drawn: {name: hashlib.sha256(f.svg).hexdigest() for name, f in drawn.items()}
+told, saved = [], []
+early = figures.make(*values, processes=2, early=lambda *a: told.append(a), saved=saved.append)
+(placed, pending), = told
+words = lambda f: [f.name, f.caption, f.alt]
 print(json.dumps({"pooled": digest(figures.make(*values, processes=2)),
                   "serial": digest(figures.make(*values, processes=1)),
+                  "early": digest(early), "saved": [f.name for f in saved],
+                  "saved_same": all(f.svg == early[f.name].svg for f in saved),
+                  "placed": {name: words(f) + [f.svg.decode()] for name, f in placed.items()},
+                  "final": {name: words(f) + [f.svg.decode()] for name, f in early.items()},
+                  "pending": sorted(pending),
                   "workers": pool.workers(), "mxnet": "mxnet" in sys.modules}))
 """
 
 
-def test_a_pool_of_processes_draws_the_same_bytes():
+@pytest.fixture(scope="module")
+def pooled() -> dict:
     import json
-    import os
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", POOLED], cwd=root, capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_pool_of_processes_draws_the_same_bytes(pooled):
+    import os
+
+    result = pooled
     assert not result["mxnet"] and result["workers"] == min(4, os.cpu_count() or 1)
     assert list(result["pooled"]) == list(result["serial"]) and result["pooled"] == result["serial"]
+
+
+def test_a_pool_says_every_figure_s_words_and_size_before_its_svg(pooled):
+    import re
+
+    result = pooled
+    assert result["early"] == result["serial"]  # the same bytes, though saved after the words were told
+    names = list(result["serial"])
+    assert list(result["placed"]) == names and result["pending"] == sorted(names)  # nothing from a cache
+    assert sorted(result["saved"]) == sorted(names) and result["saved_same"]  # each told once, as returned
+    root_attributes = re.compile(r'<svg [^>]*?width="([^"]+)" height="([^"]+)" viewBox="([^"]+)"')
+    for name in names:
+        *words, placeholder = result["placed"][name]
+        *final_words, svg = result["final"][name]
+        assert words == final_words, name
+        # The placeholder's size is the one savefig wrote (WeasyPrint lays the page out with it).
+        assert root_attributes.search(placeholder).groups() == root_attributes.search(svg).groups(), name
+        assert "<script" not in placeholder and len(placeholder) < 300
+
+
+# A figure job that fails while the others are built and saved, with `early` waiting: the
+# job's own error, raised in the caller, and no worker left behind.
+FAILING = r"""
+import functools, json, multiprocessing, sys
+from reportgen.errors import RenderError
+from reportgen.report.figures import pool, style
+
+def bad():
+    raise RenderError("test image 70000 is beyond the 10000 test images loaded")
+
+jobs = [functools.partial(style.message, f"m{i}", "nothing to draw", "a caption") for i in range(5)]
+told = []
+try:
+    pool.draw([*jobs[:3], bad, *jobs[3:]], processes=2, early=told.append, saved=lambda f: None)
+    error = None
+except RenderError as e:
+    error = str(e)
+print(json.dumps({"error": error, "told": len(told), "left": len(multiprocessing.active_children())}))
+"""
+
+
+def test_a_figure_s_error_in_a_pool_is_raised_and_leaves_no_worker():
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", FAILING], cwd=root, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"error": "test image 70000 is beyond the 10000 test images loaded", "told": 0, "left": 0}
 
 
 def test_no_pool_once_mxnet_is_loaded():

@@ -5,6 +5,7 @@ command's, and the child never outlives the command nor leaves its staging folde
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # `reportgen render RUN` in a fresh interpreter (the test process has loaded MXNet, where no
 # child is forked). The clock is stopped so that two renders write the same manifest, which
 # the PDF carries. MODE: fork (as the command does), serial (no child), fail (the layout
-# fails in the child), hang (the layout waits: a child to kill).
+# fails in the child), hang (the layout waits: a child to kill), noswap (the child cannot put
+# the figures drawn meanwhile in place of their placeholders), missize (placeholders of
+# another size than their figures). NOTE.swap gets a line for each time the child tried to
+# put them in place, and whether it could; NOTE.parent one for each PDF the command made
+# itself, not in a child.
 SCRIPT = r"""
 import datetime as real, json, os, sys, time, types
 from reportgen.pipeline import pdfahead, settings
@@ -54,6 +59,27 @@ def layout(*args, **kwargs):
     return real_layout(*args, **kwargs)
 
 pdf.layout = layout
+real_swap = pdf.fill_in
+
+def swap(*args, **kwargs):
+    done = real_swap(*args, **kwargs) if mode != "noswap" else False
+    with open(note + ".swap", "a") as f:
+        f.write(f"{done}\n")
+    return done
+
+pdf.fill_in = swap
+real_render_pdf = pdf.render_pdf
+
+def render_pdf(*args, **kwargs):
+    with open(note + ".parent", "a") as f:
+        f.write(f"{os.getpid()}\n")
+    return real_render_pdf(*args, **kwargs)
+
+pdf.render_pdf = render_pdf
+if mode == "missize":  # every placeholder says another viewBox than its figure's
+    from reportgen.report.figures import style
+    real_placeholder = style.placeholder
+    style.placeholder = lambda *a: real_placeholder(*a).replace(b'viewBox="0 0 ', b'viewBox="0 0 1')
 forked = []
 real_start = pdfahead.PdfAhead.start
 pdfahead.PdfAhead.start = lambda self, *a: forked.append(real_start(self, *a)) or forked[-1]
@@ -104,6 +130,10 @@ def built(trained_run, tmp_path_factory) -> Path:
         main, ["build", "-q", "--model", str(trained_run), "--test-limit", "300", "--format", "html", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
+    # A render fills the figure cache with what a render of this run keys (a build leaves
+    # some figures out of it): each test's render takes every figure from it, unless it empties it.
+    result = CliRunner().invoke(main, ["render", "-q", str(out)])
+    assert result.exit_code == 0, result.output
     return out
 
 
@@ -119,12 +149,12 @@ def test_the_forked_pdf_is_the_serial_one(run, tmp_path):
     shutil.copytree(run, serial)
     forked = render(run, "fork", tmp_path / "note-fork")
     assert forked.returncode == 0, forked.stderr[-2000:]
-    assert json.loads(forked.stdout.strip().splitlines()[-1])["forked"] == [True]
+    assert json.loads(forked.stdout.strip().splitlines()[-1])["forked"] == [True]  # once the values are known
     # The layout ran in another process than the command's.
     assert int((tmp_path / "note-fork").read_text()) != json.loads(forked.stdout.splitlines()[-1])["pid"]
     alone = render(serial, "serial", tmp_path / "note-serial")
     assert alone.returncode == 0, alone.stderr[-2000:]
-    assert json.loads(alone.stdout.strip().splitlines()[-1])["forked"] == [False]
+    assert not any(json.loads(alone.stdout.strip().splitlines()[-1])["forked"])
     assert (run / "manifest.json").read_bytes() == (serial / "manifest.json").read_bytes()
     assert (run / "report.pdf").read_bytes() == (serial / "report.pdf").read_bytes()
     assert (run / "report.html").read_bytes() == (serial / "report.html").read_bytes()
@@ -133,6 +163,29 @@ def test_the_forked_pdf_is_the_serial_one(run, tmp_path):
 
     attached = PdfReader(run / "report.pdf").attachments
     assert attached["manifest.json"] == [(run / "manifest.json").read_bytes()]  # the one written meanwhile
+    assert staging_left(run) == []
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: the figures are drawn in turn, before the PDF")
+@pytest.mark.parametrize("mode", ["fork", "noswap", "missize"])
+def test_the_pdf_laid_out_while_the_figures_are_drawn_is_the_serial_one(run, tmp_path, mode):
+    # No cache: every figure is drawn, and the child lays the pages out with placeholders of
+    # their size meanwhile, then puts the figures in their place (or, where it cannot, the
+    # command makes the PDF itself).
+    shutil.rmtree(run / ".cache")
+    serial = tmp_path / "serial" / "run"
+    shutil.copytree(run, serial)
+    forked = render(run, mode, tmp_path / "note")
+    assert forked.returncode == 0, forked.stderr[-2000:]
+    assert json.loads(forked.stdout.strip().splitlines()[-1])["forked"] == [True, False]  # early, then a no-op
+    assert (tmp_path / "note.swap").read_text() == ("False\n" if mode == "noswap" else "True\n")
+    # Where the child could not put a figure in place, the command made the PDF itself.
+    assert (tmp_path / "note.parent").exists() == (mode != "fork")
+    alone = render(serial, "serial", tmp_path / "note-serial")
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert not (tmp_path / "note-serial.swap").exists()
+    for name in ("manifest.json", "report.pdf", "report.html"):
+        assert (run / name).read_bytes() == (serial / name).read_bytes(), name
     assert staging_left(run) == []
 
 

@@ -361,7 +361,10 @@ def _render(settings: RenderSettings, run: finished.FinishedRun, kept: archive.S
     with folder.staging(settings.run_dir) as staged, PdfAhead() as ahead:
         if opened is not None or settings.gates:
             write_json(staged / "metrics.json", baseline.metrics(run.metrics, comparison, verdicts))
-        drawn = stages.draw(staged, gathered, settings.formats, timer, say, settings.run_dir)
+        early = stages.lay_out_early(
+            staged, record, gathered, settings.formats, settings.templates, ahead, settings.run_dir
+        )
+        drawn = stages.draw(staged, gathered, settings.formats, timer, say, settings.run_dir, early)
         values = stages.render(
             staged, record, gathered, drawn, settings.formats, settings.templates, timer, say, ahead, settings.run_dir
         )

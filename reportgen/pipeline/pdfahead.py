@@ -1,11 +1,19 @@
-"""report.pdf laid out in a forked process while this one writes report.html and the manifest.
+"""report.pdf laid out and drawn in a forked process while this one draws the figures and
+writes report.html and the manifest.
 
-Most of a render's PDF is WeasyPrint laying the pages out, and none of that needs the manifest
-the PDF carries; writing report.html and the manifest needs nothing of the PDF. So where it is
-safe to fork (a process that has not loaded MXNet: figures/pool.py says why), `render` forks a
-child once the report's values are known. The child lays the PDF out, then waits for the word
-that the manifest is written, adds the attachments and writes staged/report.pdf; this process
-meanwhile writes report.html and the manifest. The PDF is byte for byte the serial one.
+Most of a render's PDF is WeasyPrint laying the pages out and drawing them, in one process,
+and on two cores the figures' SVGs keep both busy. Laying out needs every figure's caption
+and size, not its picture; drawing a page needs only that page's figures; and only the PDF's
+attachments, added last, need the manifest. So where it is safe to fork (a process that has
+not loaded MXNet: figures/pool.py says why), `render` forks a child as soon as every
+figure's words and size are known (stages.lay_out_early), each figure still being drawn
+standing in as an empty SVG of its size. The child lays the pages out, then draws them, each
+figure put in its placeholder's place (report/pdf.fill_in) once this process has written it
+to the staging folder; it adds the attachments when told that the manifest is written, and
+writes staged/report.pdf. Where every figure came from the cache, the child is forked once
+the report's values are known, and only the attachments wait. The PDF is byte for byte the
+serial one. Where a figure cannot take its placeholder's place (another size, a WeasyPrint
+that keeps its images otherwise), the child leaves, and this process makes the PDF itself.
 
 The child is this process's alone: it is killed with it (Linux's parent-death signal; elsewhere
 it finds its pipe closed and leaves without writing), killed and reaped by `PdfAhead.__exit__`
@@ -17,22 +25,27 @@ here, as the same exception, so the command fails as the serial one would.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import pickle
 import signal
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reportgen.errors import RenderError
 from reportgen.report import pdf
+from reportgen.report.figures.figure import Figure
 from reportgen.run import archive, files
 from reportgen.run.children import become_child_of
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _GO, _STOP = b"1", b"0"
 _MAX_ERROR = 1 << 16  # bytes of a pickled exception coming back
+_LEFT, _REDO = 1, 3  # the child's exit statuses: told to leave; a figure it could not put in place
 
 
 def forkable() -> bool:
@@ -65,8 +78,18 @@ class PdfAhead:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    def start(self, staged: Path, values: dict[str, Any], user_templates: Path | None, run_dir: Path | None) -> bool:
-        """Fork the child if it is safe here; whether it was."""
+    def start(
+        self,
+        staged: Path,
+        values: dict[str, Any],
+        user_templates: Path | None,
+        run_dir: Path | None,
+        pending: frozenset[str] = frozenset(),
+    ) -> bool:
+        """Fork the child if it is safe here; whether it was. `pending`: the names of figures
+        that `values` holds as placeholders of their size (figures/pool.py), still being
+        drawn: the child lays the pages out with those, then, told to go, puts each figure's
+        SVG in its place from staged/figures/, which must be written by then."""
         if self.pid is not None or not forkable():
             return False
         go_r, go_w = os.pipe()
@@ -89,11 +112,7 @@ class PdfAhead:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 os.close(go_w)
                 os.close(err_r)
-                document = pdf.layout(values, staged, user_templates)
-                if os.read(go_r, 1) == _GO:  # the manifest is written; anything else: leave
-                    carried = archive.embedded(staged, run_dir)
-                    files.write_bytes(staged / archive.PDF, pdf.write(document, values, carried))
-                    status = 0
+                status = _pdf(parent, values, staged, user_templates, run_dir, pending, go_r)
             except BaseException as e:  # noqa: BLE001 (whatever it was goes back to the parent)
                 try:
                     os.write(err_w, pickle.dumps(e)[:_MAX_ERROR])
@@ -108,7 +127,8 @@ class PdfAhead:
 
     def finish(self) -> bool:
         """Tell the child the manifest is written and wait for report.pdf; False if there is no
-        child (the caller writes the PDF itself). The child's error is raised here."""
+        child, or it could not put a figure in place (the caller writes the PDF itself). The
+        child's error is raised here."""
         if self.pid is None:
             return False
         assert self._go is not None and self._errors is not None
@@ -129,6 +149,8 @@ class PdfAhead:
             except Exception:  # noqa: BLE001 (an exception that pickles but does not unpickle)
                 error = RenderError("the PDF failed (its process's error could not be read back)")
             raise error if isinstance(error, BaseException) else RenderError(str(error))
+        if os.waitstatus_to_exitcode(status) == _REDO:
+            return False
         if status != 0:
             raise RenderError(f"the PDF's process ended with status {os.waitstatus_to_exitcode(status)}")
         return True
@@ -147,3 +169,52 @@ class PdfAhead:
             pass
         os.waitpid(self.pid, 0)
         self.pid = None
+
+
+class _Left(Exception):
+    """The parent has gone, or closed the pipe without the word to go: it failed, or was stopped."""
+
+
+def _pdf(
+    parent: int,
+    values: dict[str, Any],
+    staged: Path,
+    user_templates: Path | None,
+    run_dir: Path | None,
+    pending: frozenset[str],
+    go: int,
+) -> int:
+    """The child's work, and its exit status: staged/report.pdf laid out, then drawn as the
+    pending figures come, then given its attachments once the parent says the manifest is
+    written (through `go`)."""
+    images: dict[str, Any] = {}
+    document = pdf.layout(values, staged, user_templates, images)
+    figures: dict[str, Figure] = values["figures"]
+    later = {figures[name].data_uri: functools.partial(_drawn, staged, figures[name], parent) for name in pending}
+    if not pdf.fill_in(images, later):
+        return _REDO  # the parent makes the PDF itself, from the figures
+
+    def attachments() -> tuple[Path, ...]:
+        if os.read(go, 1) != _GO:
+            raise _Left
+        return archive.embedded(staged, run_dir)
+
+    try:
+        written = pdf.write(document, values, attachments)
+    except pdf.NotInPlace:
+        return _REDO
+    except _Left:
+        return _LEFT
+    files.write_bytes(staged / archive.PDF, written)
+    return 0
+
+
+def _drawn(staged: Path, placeholder: Figure, parent: int) -> str:
+    """The data: URL of a figure still being drawn when the PDF's pages were laid out, once
+    the parent has written it to the staging folder (stages.draw): it waits till then."""
+    path = staged / "figures" / placeholder.filename
+    while not path.exists():  # written whole, by a rename (files.write_bytes)
+        if os.getppid() != parent:  # gone without a word (where no parent-death signal came)
+            raise _Left
+        time.sleep(0.005)
+    return replace(placeholder, svg=path.read_bytes()).data_uri

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -335,11 +336,25 @@ def _trained_here(here: data.DataRecord, got: Obtained, timer: Timer) -> Trained
 
 
 def draw(
-    staged: Path, gathered: Gathered, formats: tuple[str, ...], timer: Timer, say: Say, run_dir: Path
+    staged: Path,
+    gathered: Gathered,
+    formats: tuple[str, ...],
+    timer: Timer,
+    say: Say,
+    run_dir: Path,
+    early: Callable[[dict[str, Figure], frozenset[str]], None] | None = None,
 ) -> dict[str, Figure]:
     """Every figure into staged/figures/; those drawn before for the run folder at `run_dir`
-    with the same values and code come from its cache, and this drawing's make the staged one."""
+    with the same values and code come from its cache, and this drawing's make the staged one.
+    `early`: see figures.make (`lay_out_early` makes one); with it, each figure drawn is
+    written as soon as it is, for the PDF's child to draw its pages meanwhile."""
     say("drawing figures")
+    written: set[str] = set()
+
+    def keep(figure: Figure) -> None:  # in the staging folder at once: the PDF's child reads it
+        files.write_bytes(staged / "figures" / figure.filename, figure.svg)
+        written.add(figure.name)
+
     with timer.stage("figures", formats=",".join(formats)):
         drawn = make(
             gathered.dataset,
@@ -353,9 +368,12 @@ def draw(
             cache=FigureCache(run_dir, staged),
             attributions=gathered.attributions,
             features=gathered.features,
+            early=early,
+            saved=keep if early is not None else None,
         )
     for figure in drawn.values():
-        files.write_bytes(staged / "figures" / figure.filename, figure.svg)
+        if figure.name not in written:
+            keep(figure)
     return drawn
 
 
@@ -375,23 +393,48 @@ def render(
     it carries (`render_pdf`), laid out meanwhile by `ahead`'s child where one may be forked."""
     say("rendering " + " and ".join(formats))
     with timer.stage("render", formats=",".join(formats), templates=user_templates or "built-in"):
-        values = report_context.context(
-            run_record,
-            gathered.history,
-            gathered.evaluation,
-            gathered.inspection,
-            drawn,
-            baseline=gathered.baseline,
-            comparison=gathered.comparison,
-            verdicts=gathered.verdicts,
-            attributions=gathered.attributions,
-            features=gathered.features,
-        )
+        values = _values(run_record, gathered, drawn)
         if ahead is not None and "pdf" in formats:
             ahead.start(staged, values, user_templates, run_dir)
         if "html" in formats:
             files.write_bytes(staged / "report.html", templates.render_html(values, user_templates).encode())
     return values
+
+
+def lay_out_early(
+    staged: Path,
+    run_record: RunRecord,
+    gathered: Gathered,
+    formats: tuple[str, ...],
+    user_templates: Path | None,
+    ahead: PdfAhead,
+    run_dir: Path,
+) -> Callable[[dict[str, Figure], frozenset[str]], None] | None:
+    """What `draw` calls once every figure's caption and size are known, before their SVGs
+    are written: it starts `ahead`'s child laying out the PDF with placeholders of their size
+    (pipeline/pdfahead.py), so the pages are laid out while the figures are drawn."""
+    if "pdf" not in formats:
+        return None
+
+    def early(figures: dict[str, Figure], pending: frozenset[str]) -> None:
+        ahead.start(staged, _values(run_record, gathered, figures), user_templates, run_dir, pending)
+
+    return early
+
+
+def _values(run_record: RunRecord, gathered: Gathered, drawn: dict[str, Figure]) -> dict[str, Any]:
+    return report_context.context(
+        run_record,
+        gathered.history,
+        gathered.evaluation,
+        gathered.inspection,
+        drawn,
+        baseline=gathered.baseline,
+        comparison=gathered.comparison,
+        verdicts=gathered.verdicts,
+        attributions=gathered.attributions,
+        features=gathered.features,
+    )
 
 
 def seal(*folders: Path | None) -> archive.Sealed:

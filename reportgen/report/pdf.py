@@ -9,13 +9,16 @@ byte, each with relationship Data, as PDF/A-3 allows.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as _dt
+import functools
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from reportgen.errors import RenderError
 from reportgen.report.templates import PDF_TEMPLATE, render_page
@@ -90,40 +93,116 @@ def render_pdf(
     return write(layout(context, run_dir, templates), context, attachments)
 
 
-def layout(context: dict[str, Any], run_dir: Path, templates: Path | None = None) -> Any:
+def layout(
+    context: dict[str, Any], run_dir: Path, templates: Path | None = None, images: dict[str, Any] | None = None
+) -> Any:
     """The PDF's pages laid out (a weasyprint Document): most of its time, and nothing of it
-    needs the attachments, which `write` adds."""
+    needs the attachments, which `write` adds. `images`: a dict WeasyPrint fills with the
+    images it loaded, by URL (for `fill_in`)."""
     import weasyprint
 
     html = render_page(PDF_TEMPLATE, {**context, "medium": "pdf"}, templates)
     run_dir = Path(run_dir).resolve()
     with _fetch_errors():
         document = weasyprint.HTML(string=html, base_url=run_dir.as_uri() + "/", url_fetcher=url_fetcher(run_dir))
-        return document.render(pdf_variant=PDF_VARIANT, pdf_tags=True)
+        return document.render(pdf_variant=PDF_VARIANT, pdf_tags=True, cache={} if images is None else images)
 
 
-def write(document: Any, context: dict[str, Any], attachments: Sequence[Path] = ()) -> bytes:
-    """The laid-out Document as PDF/A-3u bytes, carrying `attachments`."""
-    import weasyprint
+class NotInPlace(Exception):
+    """A figure that cannot be drawn where its placeholder was laid out (`fill_in`)."""
 
-    # The run's time on every attachment, not the clock's: the same run gives the same PDF.
-    when = _dt.datetime.fromisoformat(context["created"]).astimezone(_dt.UTC)
-    attached = [
-        weasyprint.Attachment(
-            string=Path(path).read_bytes(),
-            name=Path(path).name,
-            description=ATTACHED.get(Path(path).name, ""),
-            relationship="Data",
-            created=when,
-            modified=when,
-        )
-        for path in attachments
-    ]
+
+def fill_in(images: dict[str, Any], figures: Mapping[str, Callable[[], str]]) -> bool:
+    """Have each placeholder the pages were laid out with draw its figure instead: `images` as
+    `layout` filled it; `figures` maps a placeholder's data: URL to a function giving its
+    figure's, called when the page that shows it is drawn (it may wait for the figure). A
+    placeholder has its figure's size (figures/style.py), so the pages are those the figures
+    themselves give, and `write` makes the same bytes. False, changing nothing, unless every
+    placeholder shown was loaded as an SVG image; a figure of another size than its
+    placeholder raises NotInPlace when drawn: the caller then lays the pages out again.
+
+    WeasyPrint has no public way to do this: it keeps an SVG image's parsed tree in
+    SVGImage._svg and its URL in _base_url, which `draw` reads; a version that keeps them
+    elsewhere makes this return False, never a wrong PDF.
+    """
+    from weasyprint.images import SVGImage
+
+    shown = []
+    for placeholder, figure in figures.items():
+        if placeholder not in images:
+            continue  # a figure the templates do not show
+        image: Any = images[placeholder]
+        if image.__class__ is not SVGImage or not _SVG_IMAGE <= vars(image).keys():
+            return False
+        shown.append((image, figure))
+    for image, figure in shown:
+        image.draw = functools.partial(_draw_figure, image, figure)
+    return True
+
+
+_SVG_IMAGE = {"_svg", "_base_url", "_url_fetcher", "_context"}  # what fill_in reads of one
+
+
+def _draw_figure(image: Any, figure: Callable[[], str], stream: Any, width: Any, height: Any, style: Any) -> None:
+    """SVGImage.draw of the placeholder `image`, with its figure (a data: URL) in its place."""
+    from weasyprint.images import SVGImage
+
+    url = figure()
+    svg = base64.b64decode(url.split(",", 1)[1])
+    try:  # as WeasyPrint loads an SVG image (images.get_image_from_uri)
+        drawn = SVGImage(ElementTree.fromstring(svg), url, image._url_fetcher, image._context)
+    except Exception as e:
+        raise NotInPlace(f"a figure that WeasyPrint cannot read: {e}") from e
+    if _size(drawn) != _size(image):
+        raise NotInPlace(f"a figure of another size than its placeholder: {_size(drawn)}, {_size(image)}")
+    image._svg, image._base_url = drawn._svg, drawn._base_url
+    del image.draw  # the class's own, from now on
+    image.draw(stream, width, height, style)
+
+
+def _size(image: Any) -> tuple[Any, ...]:
+    return (*image._svg.get_intrinsic_size(16), image._svg.get_viewbox())
+
+
+def write(
+    document: Any, context: dict[str, Any], attachments: Sequence[Path] | Callable[[], Sequence[Path]] = ()
+) -> bytes:
+    """The laid-out Document as PDF/A-3u bytes, carrying `attachments`: the files, or a function
+    giving them, called once the pages are drawn (it may wait for the files to be written)."""
     with _fetch_errors():
         pdf: bytes = document.write_pdf(
-            pdf_variant=PDF_VARIANT, pdf_tags=True, attachments=attached, finisher=no_interpolation
+            pdf_variant=PDF_VARIANT,
+            pdf_tags=True,
+            attachments=_Attached(context, attachments),
+            finisher=no_interpolation,
         )
         return pdf
+
+
+class _Attached:
+    """The attachments, read when WeasyPrint comes to them: after the pages are drawn, in
+    WeasyPrint 70 (one that came to them first would only wait there)."""
+
+    def __init__(self, context: dict[str, Any], files: Sequence[Path] | Callable[[], Sequence[Path]]) -> None:
+        # The run's time on every attachment, not the clock's: the same run gives the same PDF.
+        self._when = _dt.datetime.fromisoformat(context["created"]).astimezone(_dt.UTC)
+        self._files = files
+
+    def __bool__(self) -> bool:
+        return True  # WeasyPrint asks before it iterates; no files attach nothing
+
+    def __iter__(self) -> Iterator[Any]:
+        import weasyprint
+
+        for path in self._files() if callable(self._files) else self._files:
+            yield weasyprint.Attachment(
+                string=Path(path).read_bytes(),
+                name=Path(path).name,
+                description=ATTACHED.get(Path(path).name, ""),
+                relationship="Data",
+                created=self._when,
+                modified=self._when,
+            )
 
 
 @contextlib.contextmanager

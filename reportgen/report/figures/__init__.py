@@ -98,6 +98,8 @@ def make(
     cache: FigureCache | None = None,
     attributions: Attributions | None = None,
     features: Features | None = None,
+    early: Callable[[dict[str, Figure], frozenset[str]], None] | None = None,
+    saved: Callable[[Figure], None] | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, by name, in the order the report shows them; the
     baseline's section only with a baseline and its comparison; the explanations only with
@@ -106,7 +108,10 @@ def make(
     `pixels`: how the images entered the network ("unit" or "raw"); `processes`: how many
     draw at once (default: one per core, see pool.py); `meanwhile`: what this process does
     while other processes draw; `cache`: where figures drawn before are taken from and this
-    drawing's are kept (cache.py), None to draw every one.
+    drawing's are kept (cache.py), None to draw every one; `early`: called, where other
+    processes draw, with every figure by name once their words and sizes are known, those
+    still being drawn (whose names it is also given) with a placeholder SVG of their size;
+    then `saved` with each of those as it is drawn (pool.py).
     """
     jobs: list[Job] = [
         partial(first_digits, dataset),
@@ -138,7 +143,13 @@ def make(
     if attributions is not None and features is not None:
         explained = Explained.of(inspection.indices.tolist(), evaluation, comparison)
         jobs += explanation_jobs(dataset, evaluation, attributions, features, explained, comparison is not None)
-    return {figure.name: figure for figure in draw(jobs, processes, meanwhile, cache)}
+
+    def by_name(figures: list[Figure], pending: frozenset[str]) -> None:
+        assert early is not None
+        early({figure.name: figure for figure in figures}, pending)
+
+    drawn = draw(jobs, processes, meanwhile, cache, by_name if early is not None else None, saved)
+    return {figure.name: figure for figure in drawn}
 
 
 def explanation_jobs(

@@ -405,9 +405,13 @@ def draw(
     processes: int | None = None,
     meanwhile: Callable[[], None] | None = None,
     cache: FigureCache | None = None,
+    early: Callable[[list[Figure], frozenset[str]], None] | None = None,
+    saved: Callable[[Figure], None] | None = None,
 ) -> list[Figure]:
     """Every job's Figure, in order: from the cache where an entry for its key holds, drawn
-    (report/figures/pool.py, which imports matplotlib) where not."""
+    (report/figures/pool.py, which imports matplotlib) where not. `early` and `saved`: as
+    pool.draw's, `early` called with the cache's figures and the placeholders of those being
+    drawn, and the placeholders' names."""
     memo: dict[int, bytes] = {}
     keys = [job_key(job, memo) if cache is not None else None for job in jobs]
     found = [cache.read(key) if cache is not None and key is not None else None for key in keys]
@@ -415,7 +419,17 @@ def draw(
     if missing:
         from reportgen.report.figures import pool
 
-        for i, figure in zip(missing, pool.draw([_resolved(jobs[i]) for i in missing], processes, meanwhile)):
+        def placed(drawing: list[Figure]) -> None:
+            assert early is not None
+            ahead = list(found)
+            for i, figure in zip(missing, drawing):
+                ahead[i] = figure
+            early([figure for figure in ahead if figure is not None], frozenset(f.name for f in drawing))
+
+        drawn = pool.draw(
+            [_resolved(jobs[i]) for i in missing], processes, meanwhile, placed if early is not None else None, saved
+        )
+        for i, figure in zip(missing, drawn):
             found[i] = figure
     elif meanwhile is not None:
         meanwhile()

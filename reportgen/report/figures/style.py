@@ -25,10 +25,12 @@ One colour scheme throughout:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import matplotlib
@@ -125,8 +127,61 @@ def _plain_log_ticks(fig: MplFigure) -> None:
                 axis.set_minor_formatter(ticker.NullFormatter())
 
 
+@dataclass
+class Held:
+    """A figure built but not yet saved (`holding`): its words and size are known, its SVG,
+    most of its time, is still to come."""
+
+    fig: MplFigure
+    name: str
+    caption: str
+    alt: str
+    rc: dict[str, Any]  # matplotlib's settings when it was finished, which saving reads again
+
+
+_held: list[Held] | None = None  # set while `holding()` runs
+
+
+@contextlib.contextmanager
+def holding() -> Iterator[list[Held]]:
+    """While it runs, `finish` keeps each figure (in the list it yields) and returns it with a
+    placeholder SVG of the same size; `save` writes one later. A figure worker builds all its
+    figures first, so that the PDF can be laid out from their words and sizes while it saves them."""
+    global _held
+    outer, _held = _held, []
+    try:
+        yield _held
+    finally:
+        _held = outer
+
+
 def finish(fig: MplFigure, name: str, caption: str, alt: str) -> Figure:
     _plain_log_ticks(fig)
+    if _held is None:
+        return _saved(fig, name, caption, alt)
+    rc = dict(matplotlib.rcParams.copy())
+    del rc["backend"]  # as rc_context leaves it: setting it may switch pyplot's backend
+    _held.append(Held(fig, name, caption, alt, rc))
+    return Figure(name=name, caption=caption, alt=alt, svg=placeholder(fig, name))
+
+
+def save(held: Held) -> Figure:
+    """The Figure `finish` would have returned, had it not been holding: the same bytes."""
+    with matplotlib.rc_context(held.rc):
+        return _saved(held.fig, held.name, held.caption, held.alt)
+
+
+def placeholder(fig: MplFigure, name: str) -> bytes:
+    """An empty SVG whose width, height and viewBox are what savefig will write (backend_svg
+    prints `w * 72` points as %f without trailing zeros), named so that no two are alike."""
+    width, height = (f"{x:f}".rstrip("0").rstrip(".") for x in fig.get_size_inches() * 72)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}pt" height="{height}pt" '
+        f'viewBox="0 0 {width} {height}"><desc>{name}</desc></svg>'
+    ).encode()
+
+
+def _saved(fig: MplFigure, name: str, caption: str, alt: str) -> Figure:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})  # no timestamp in the file
     fig.clear()  # free the artists now rather than at the next garbage collection
