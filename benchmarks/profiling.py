@@ -26,11 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reportgen import data  # noqa: E402  (reportgen first: runtime settings before mxnet)
-from reportgen.net import devices, train  # noqa: E402
 
 
 def profile_training(images: int) -> None:
     import mxnet as mx
+
+    from reportgen.net import devices, train  # here: `timeline` must not load MXNet (no fork)
 
     dataset = data.load(train_limit=images, test_limit=1000)
     config = train.TrainConfig(epochs=1)
