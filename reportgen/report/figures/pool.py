@@ -35,8 +35,9 @@ from reportgen.run.swap import deferred_signals
 Job = Callable[[], Figure]
 
 # Where `early` asked, the PDF's pages are laid out and drawn by another process meanwhile,
-# and that is the longest path: the workers yield to it (and on two cores, where three
-# processes share them, the render took 7.7-8.2 s instead of 8.4-9.0; benchmarks/RESULTS.md).
+# and that is the longest path: the workers yield to it. On two cores, which three processes
+# then share, a cold render took 7.7-8.2 s instead of 8.4-9.0 (benchmarks/RESULTS.md, round
+# four); 5 rather than 10 leaves the workers a fair share on a busy machine.
 NICENESS = 5
 
 # What forked workers inherit; set only while a pool runs.
