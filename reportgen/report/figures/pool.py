@@ -36,7 +36,7 @@ Job = Callable[[], Figure]
 
 # Where `early` asked, the PDF's pages are laid out and drawn by another process meanwhile,
 # and that is the longest path: the workers yield to it. On two cores, which three processes
-# then share, a cold render took 7.7-8.2 s instead of 8.4-9.0 (benchmarks/RESULTS.md, round
+# then share, a cold render took 7.7-8.2 s instead of 8.5-9.0 (benchmarks/RESULTS.md, round
 # four); 5 rather than 10 leaves the workers a fair share on a busy machine.
 NICENESS = 5
 
