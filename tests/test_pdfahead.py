@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # the PDF carries. MODE: fork (as the command does), serial (no child), fail (the layout
 # fails in the child), hang (the layout waits: a child to kill), noswap (the child cannot put
 # the figures drawn meanwhile in place of their placeholders), missize (placeholders of
-# another size than their figures). NOTE.swap gets a line for each time the child tried to
-# put them in place, and whether it could; NOTE.parent one for each PDF the command made
-# itself, not in a child.
+# another size than their figures), slow (the figures saved slowly), templates (a user's
+# templates). NOTE.swap gets a line for each time the child tried to put the figures in place,
+# and whether it could; NOTE.drawn one for each figure its pages waited for ("waited") or
+# found written ("ready"); NOTE.parent one for each PDF the command made itself.
 SCRIPT = r"""
 import datetime as real, json, os, sys, time, types
 from reportgen.pipeline import pdfahead, settings
@@ -76,6 +77,19 @@ def render_pdf(*args, **kwargs):
     return real_render_pdf(*args, **kwargs)
 
 pdf.render_pdf = render_pdf
+real_drawn = pdfahead._drawn
+
+def drawn(staged, placeholder, parent):  # whether the figure was there when its page came
+    ready = (staged / "figures" / placeholder.filename).exists()
+    with open(note + ".drawn", "a") as f:
+        f.write("ready\n" if ready else "waited\n")
+    return real_drawn(staged, placeholder, parent)
+
+pdfahead._drawn = drawn
+if mode == "slow":  # the figures saved slowly: the child's pages wait for them
+    from reportgen.report.figures import style
+    real_save = style.save
+    style.save = lambda held: time.sleep(0.3) or real_save(held)
 if mode == "missize":  # every placeholder says another viewBox than its figure's
     from reportgen.report.figures import style
     real_placeholder = style.placeholder
@@ -86,7 +100,11 @@ pdfahead.PdfAhead.start = lambda self, *a: forked.append(real_start(self, *a)) o
 import atexit
 atexit.register(lambda: print(json.dumps({"forked": forked, "pid": os.getpid()})))
 from reportgen.cli import main
-main(["render", "-q", run])  # as the command line runs it: its errors as exit codes
+if mode == "templates":  # a user's templates (an empty folder: every template the built-in one)
+    os.makedirs(note + ".templates", exist_ok=True)
+    main(["render", "-q", "--templates", note + ".templates", run])
+else:
+    main(["render", "-q", run])  # as the command line runs it: its errors as exit codes
 """
 
 
@@ -180,7 +198,7 @@ def cold_serial(built, tmp_path_factory) -> Path:
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: the figures are drawn in turn, before the PDF")
-@pytest.mark.parametrize("mode", ["fork", "noswap", "missize"])
+@pytest.mark.parametrize("mode", ["fork", "slow", "noswap", "missize"])
 def test_the_pdf_laid_out_while_the_figures_are_drawn_is_the_serial_one(run, tmp_path, mode, cold_serial):
     # No cache: every figure is drawn, and the child lays the pages out with placeholders of
     # their size meanwhile, then puts the figures in their place (or, where it cannot, the
@@ -191,10 +209,23 @@ def test_the_pdf_laid_out_while_the_figures_are_drawn_is_the_serial_one(run, tmp
     assert json.loads(forked.stdout.strip().splitlines()[-1])["forked"] == [True, False]  # early, then a no-op
     assert (tmp_path / "note.swap").read_text() == ("False\n" if mode == "noswap" else "True\n")
     # Where the child could not put a figure in place, the command made the PDF itself.
-    assert (tmp_path / "note.parent").exists() == (mode != "fork")
+    assert (tmp_path / "note.parent").exists() == (mode in ("noswap", "missize"))
+    if mode == "slow":  # some page waited for its figure, and got it
+        assert "waited" in (tmp_path / "note.drawn").read_text().split()
     for name in ("manifest.json", "report.pdf", "report.html"):
         assert (run / name).read_bytes() == (cold_serial / name).read_bytes(), name
     assert staging_left(run) == []
+
+
+def test_with_a_user_s_templates_the_pdf_waits_for_the_figures(run, tmp_path, cold_serial):
+    # A user's template may show a figure otherwise than as an <img> (its SVG inline, say),
+    # where a placeholder could not be swapped: the child is forked once the figures are drawn.
+    shutil.rmtree(run / ".cache")
+    done = render(run, "templates", tmp_path / "note")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["forked"] == [True]
+    assert not (tmp_path / "note.swap").exists() and not (tmp_path / "note.drawn").exists()
+    assert (run / "report.pdf").exists() and staging_left(run) == []
 
 
 def test_an_error_in_the_child_is_the_commands(run, tmp_path):

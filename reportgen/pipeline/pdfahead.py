@@ -5,22 +5,25 @@ Most of a render's PDF is WeasyPrint laying the pages out and drawing them, in o
 and on two cores the figures' SVGs keep both busy. Laying out needs every figure's caption
 and size, not its picture; drawing a page needs only that page's figures; and only the PDF's
 attachments, added last, need the manifest. So where it is safe to fork (a process that has
-not loaded MXNet: figures/pool.py says why), `render` forks a child as soon as every
-figure's words and size are known (stages.lay_out_early), each figure still being drawn
-standing in as an empty SVG of its size. The child lays the pages out, then draws them, each
-figure put in its placeholder's place (report/pdf.fill_in) once this process has written it
-to the staging folder; it adds the attachments when told that the manifest is written, and
-writes staged/report.pdf. Where every figure came from the cache, the child is forked once
-the report's values are known, and only the attachments wait. The PDF is byte for byte the
-serial one. Where a figure cannot take its placeholder's place (another size, a WeasyPrint
-that keeps its images otherwise), the child leaves, and this process makes the PDF itself.
+not loaded MXNet: figures/pool.py says why), `render` with the built-in templates forks a
+child as soon as every figure's words and size are known (stages.lay_out_early), each figure
+still being drawn standing in as an empty SVG of its size. The child lays the pages out, then
+draws them, each figure put in its placeholder's place (report/pdf.fill_in) once this
+process has written it to the staging folder; it adds the attachments when told that the
+manifest is written, and writes staged/report.pdf. Where every figure came from the cache, or
+a user's templates (which may show a figure otherwise than as an <img>) are used, the child
+is forked once the report's values are known, and only the attachments wait. The PDF is byte
+for byte the serial one. Where a figure cannot take its placeholder's place (another size, a
+WeasyPrint that keeps its images otherwise), the child leaves, and this process makes the
+PDF itself.
 
 The child is this process's alone: it is killed with it (Linux's parent-death signal; elsewhere
 it finds its pipe closed and leaves without writing), killed and reaped by `PdfAhead.__exit__`
 whenever the command ends before it has finished (an error; Ctrl-C or SIGTERM, which the command
 line raises as exceptions: cli/main.py), before the staging folder is removed, and it writes
-only through a temporary file and a rename inside the staging folder. An error in the child is raised again
-here, as the same exception, so the command fails as the serial one would.
+only inside the staging folder, which takes the run folder's place only when the command
+succeeds. An error in the child is raised again here, as the same exception, so the command
+fails as the serial one would.
 """
 
 from __future__ import annotations
@@ -191,7 +194,7 @@ def _pdf(
     document = pdf.layout(values, staged, user_templates, images)
     figures: dict[str, Figure] = values["figures"]
     later = {figures[name].data_uri: functools.partial(_drawn, staged, figures[name], parent) for name in pending}
-    if not pdf.fill_in(images, later):
+    if later and not pdf.fill_in(images, later):
         return _REDO  # the parent makes the PDF itself, from the figures
 
     def attachments() -> tuple[Path, ...]:
@@ -213,7 +216,7 @@ def _drawn(staged: Path, placeholder: Figure, parent: int) -> str:
     """The data: URL of a figure still being drawn when the PDF's pages were laid out, once
     the parent has written it to the staging folder (stages.draw): it waits till then."""
     path = staged / "figures" / placeholder.filename
-    while not path.exists():  # written whole, by a rename (files.write_bytes)
+    while not path.exists():  # written whole, then renamed (files.replace_bytes)
         if os.getppid() != parent:  # gone without a word (where no parent-death signal came)
             raise _Left
         time.sleep(0.005)

@@ -352,7 +352,7 @@ def draw(
     written: set[str] = set()
 
     def keep(figure: Figure) -> None:  # in the staging folder at once: the PDF's child reads it
-        files.write_bytes(staged / "figures" / figure.filename, figure.svg)
+        files.replace_bytes(staged / "figures" / figure.filename, figure.svg)
         written.add(figure.name)
 
     with timer.stage("figures", formats=",".join(formats)):
@@ -412,8 +412,10 @@ def lay_out_early(
 ) -> Callable[[dict[str, Figure], frozenset[str]], None] | None:
     """What `draw` calls once every figure's caption and size are known, before their SVGs
     are written: it starts `ahead`'s child laying out the PDF with placeholders of their size
-    (pipeline/pdfahead.py), so the pages are laid out while the figures are drawn."""
-    if "pdf" not in formats:
+    (pipeline/pdfahead.py), so the pages are laid out while the figures are drawn. Only with
+    the built-in templates, which show each figure as an <img>: a user's templates may show
+    one any other way (its SVG inline, say), where no placeholder can be swapped."""
+    if "pdf" not in formats or user_templates is not None:
         return None
 
     def early(figures: dict[str, Figure], pending: frozenset[str]) -> None:

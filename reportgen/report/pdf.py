@@ -118,8 +118,9 @@ def fill_in(images: dict[str, Any], figures: Mapping[str, Callable[[], str]]) ->
     figure's, called when the page that shows it is drawn (it may wait for the figure). A
     placeholder has its figure's size (figures/style.py), so the pages are those the figures
     themselves give, and `write` makes the same bytes. False, changing nothing, unless every
-    placeholder shown was loaded as an SVG image; a figure of another size than its
-    placeholder raises NotInPlace when drawn: the caller then lays the pages out again.
+    placeholder was loaded as an SVG image (a template that shows a figure otherwise, or not
+    at all, is not one this can vouch for); a figure of another size than its placeholder
+    raises NotInPlace when drawn. Either way the caller makes the PDF from the figures.
 
     WeasyPrint has no public way to do this: it keeps an SVG image's parsed tree in
     SVGImage._svg and its URL in _base_url, which `draw` reads; a version that keeps them
@@ -129,9 +130,7 @@ def fill_in(images: dict[str, Any], figures: Mapping[str, Callable[[], str]]) ->
 
     shown = []
     for placeholder, figure in figures.items():
-        if placeholder not in images:
-            continue  # a figure the templates do not show
-        image: Any = images[placeholder]
+        image: Any = images.get(placeholder)
         if image.__class__ is not SVGImage or not _SVG_IMAGE <= vars(image).keys():
             return False
         shown.append((image, figure))

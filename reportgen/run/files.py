@@ -67,6 +67,19 @@ def write_bytes(path: Path, payload: bytes) -> Path:
     return path
 
 
+def replace_bytes(path: Path, payload: bytes) -> Path:
+    """Write a file whole under another name, then rename it to its own: for a file another
+    process may read while this one writes it (render's PDF child reads each figure as soon
+    as it exists)."""
+    part = path.with_name(f".{path.name}.part")
+    write_bytes(part, payload)
+    try:
+        os.replace(part, path)
+    except OSError as e:
+        raise cannot_write(path, e) from e
+    return path
+
+
 def nan_for_none(value: Any) -> Any:
     """JSON's null back to NaN, where jsonable wrote NaN as null (or an older run left a field out)."""
     return math.nan if value is None else value

@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any
 
 from reportgen.report.figures import style
@@ -45,7 +49,8 @@ _jobs: list[Job] = []
 _parent = 0  # the pid that forked them
 _next: Any = None  # a shared counter: the next job for whichever worker is free
 _saving: Any = None  # shared flags, one per job: a worker saves (or has saved) its SVG
-_told: Any = None  # where `early` asked: a queue of ("built" | "saved", job, Figure)
+_told: Any = None  # where `early` asked: a queue of ("built" | "saved", job) ...
+_spool: Path | None = None  # ... and the folder holding each of those Figures
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -106,10 +111,11 @@ def draw(
         if meanwhile is not None:
             meanwhile()
         return [job() for job in jobs]
-    global _jobs, _parent, _next, _saving, _told
+    global _jobs, _parent, _next, _saving, _told, _spool
     fork = multiprocessing.get_context("fork")
     _jobs, _parent, _next, _saving = jobs, os.getpid(), fork.Value("i", 0), fork.Array("b", len(jobs))
-    _told = fork.SimpleQueue() if early is not None else None
+    if early is not None:
+        _told, _spool = fork.SimpleQueue(), Path(tempfile.mkdtemp(prefix="reportgen-figures-"))
     pool = ProcessPoolExecutor(processes, mp_context=fork, initializer=_start_worker)
     try:
         # The workers are forked by submit(), from this thread: with the signals blocked here,
@@ -130,7 +136,9 @@ def draw(
         _end(pool)
         raise
     finally:
-        _jobs, _next, _saving, _told = [], None, None, None
+        if _spool is not None:
+            shutil.rmtree(_spool, ignore_errors=True)  # our own mkdtemp: what the workers spooled
+        _jobs, _next, _saving, _told, _spool = [], None, None, None, None
     pool.shutdown()
     return [found[index] for index in range(len(jobs))]
 
@@ -143,12 +151,13 @@ def _listen(
 ) -> dict[int, Figure]:
     """Every job's Figure, as the workers tell it (`_build_and_save`): `early` called once all
     are built, `saved` with each as it is saved. A worker's error is raised here."""
-    assert _told is not None
+    assert _told is not None and _spool is not None
     built: dict[int, Figure] = {}
     found: dict[int, Figure] = {}
-    while len(found) < count:
+    while len(built) < count or len(found) < count:  # a figure may be saved (built again) first
         while not _told.empty():
-            what, index, figure = _told.get()
+            what, index = _told.get()
+            figure = pickle.loads((_spool / f"{what}-{index}.pickle").read_bytes())  # our own
             if what == "built":
                 built[index] = figure
                 if len(built) == count:
@@ -157,13 +166,23 @@ def _listen(
                 found[index] = figure
                 if saved is not None:
                     saved(figure)
-        if len(found) < count:
+        if len(built) < count or len(found) < count:
             done, _ = wait(tasks, timeout=0.005, return_when=FIRST_EXCEPTION)
             for task in done:
-                task.result()  # a worker's exception, raised again
+                task.result()  # a worker's exception (a dead worker's: BrokenProcessPool), raised again
             if len(done) == len(tasks) and _told.empty():
                 raise RuntimeError(f"the figure workers told {len(found)} of {count} figures")
     return found
+
+
+def _tell(what: str, index: int, figure: Figure) -> None:
+    """Tell the parent a figure is built or saved: the Figure in a file of the spool, then a
+    message naming it. The message is a few bytes, written whole by one write(2) (under
+    PIPE_BUF), so a worker killed at any moment leaves no half message for the parent to wait
+    on, and its death reaches the parent as a broken pool instead."""
+    assert _told is not None and _spool is not None
+    (_spool / f"{what}-{index}.pickle").write_bytes(pickle.dumps(figure))
+    _told.put((what, index))
 
 
 def _build_and_save() -> list[tuple[int, Figure]]:
@@ -180,23 +199,23 @@ def _build_and_save() -> list[tuple[int, Figure]]:
     with style.holding() as held:
         while (index := _take()) is not None:
             figure = _jobs[index]()
-            _told.put(("built", index, figure))
+            _tell("built", index, figure)
             if not held:  # a job that saved its figure itself, not through `finish`
                 if _claim(index):
-                    _told.put(("saved", index, figure))
+                    _tell("saved", index, figure)
             elif len(held) == 1:
                 kept.append((index, held.pop()))
             else:
                 raise RuntimeError(f"{figure.name}: a figure job finished {len(held)} figures")
     for index, built in kept:
         if _claim(index):
-            _told.put(("saved", index, style.save(built)))
+            _tell("saved", index, style.save(built))
     # The saving is most of the time, and which worker built what depends on timing: one
     # that is done saves, built again here, what another built and has not yet saved
     # (the same bytes: a figure is a pure function of its values), from the end of the list.
     for index in reversed(range(len(_jobs))):
         if _claim(index):
-            _told.put(("saved", index, _jobs[index]()))
+            _tell("saved", index, _jobs[index]())
     return done
 
 
