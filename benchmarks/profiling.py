@@ -86,7 +86,7 @@ def render_timeline(run: str) -> None:
     import time
 
     from reportgen.cli import main
-    from reportgen.pipeline import pdfahead, stages
+    from reportgen.pipeline import pdfahead, reporting
     from reportgen.report import pdf
     from reportgen.report.figures import pool, style
 
@@ -109,7 +109,7 @@ def render_timeline(run: str) -> None:
 
         setattr(module, name, wrapper)
 
-    timed(stages, "draw", "figures (this process)")
+    timed(reporting, "draw", "figures (this process)")
     timed(pdf, "load_pdf_renderer", "import WeasyPrint")
     timed(pool, "_build_and_save", "a worker's figures")
     timed(style, "save", "saved", start=False)

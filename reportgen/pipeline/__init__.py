@@ -2,9 +2,10 @@
 
     data -> model -> train -> evaluate -> compare -> inspect -> figures -> report
 
-settings.py holds what the commands take and give, stages.py each stage as a call,
-baseline.py the compare stage's baseline and gates, checks.py what is refused before any
-work, and commands.py the commands themselves.
+settings.py holds what the commands take and give, stages.py each stage up to the figures
+as a call, reporting.py the figures and the report (pdfahead.py: the PDF laid out in a
+forked child meanwhile), baseline.py the compare stage's baseline and gates, checks.py what
+is refused before any work, and commands.py the commands themselves.
 """
 
 from __future__ import annotations

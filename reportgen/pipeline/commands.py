@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.errors import ReportgenError
-from reportgen.pipeline import baseline, checks, stages
+from reportgen.pipeline import baseline, checks, reporting, stages
 from reportgen.pipeline.pdfahead import PdfAhead
+from reportgen.pipeline.reporting import Gathered
 from reportgen.pipeline.settings import RenderSettings, RunSettings, Say, Timer, Written, quiet
-from reportgen.pipeline.stages import Gathered, Obtained
+from reportgen.pipeline.stages import Obtained
 from reportgen.report import templates
 from reportgen.run import archive, finished, folder
 from reportgen.run.comparison import Comparison
@@ -300,13 +301,13 @@ def run_build(run: RunSettings, progress: Progress | None = None, say: Say = qui
         inspected.save(staged / "inspection.npz")
         attributions.save(staged / ATTRIBUTIONS)
         features.save(staged / FEATURES)
-        drawn = stages.draw(staged, gathered, run.formats, timer, say, run.out)
+        drawn = reporting.draw(staged, gathered, run.formats, timer, say, run.out)
         record = stages.record(run, devices, dataset, got, timer)
-        values = stages.render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
-        pdf = stages.seal(staged) if "pdf" in run.formats else None
+        values = reporting.render(staged, record, gathered, drawn, run.formats, run.templates, timer, say)
+        pdf = reporting.seal(staged) if "pdf" in run.formats else None
         manifest = write_manifest(staged, replace(record, timings=dict(timer.seconds)), pdf=pdf)
         if pdf is not None:
-            stages.render_pdf(staged, values, run.templates, timer)
+            reporting.render_pdf(staged, values, run.templates, timer)
     workers = job.workers if job else None
     warnings = tuple(attributions.warnings())
     return _written(
@@ -361,11 +362,11 @@ def _render(settings: RenderSettings, run: finished.FinishedRun, kept: archive.S
     with folder.staging(settings.run_dir) as staged, PdfAhead() as ahead:
         if opened is not None or settings.gates:
             write_json(staged / "metrics.json", baseline.metrics(run.metrics, comparison, verdicts))
-        early = stages.lay_out_early(
+        early = reporting.lay_out_early(
             staged, record, gathered, settings.formats, settings.templates, ahead, settings.run_dir
         )
-        drawn = stages.draw(staged, gathered, settings.formats, timer, say, settings.run_dir, early)
-        values = stages.render(
+        drawn = reporting.draw(staged, gathered, settings.formats, timer, say, settings.run_dir, early)
+        values = reporting.render(
             staged, record, gathered, drawn, settings.formats, settings.templates, timer, say, ahead, settings.run_dir
         )
         again = RunRecord(
@@ -377,8 +378,8 @@ def _render(settings: RenderSettings, run: finished.FinishedRun, kept: archive.S
             training={},
             timings=dict(timer.seconds),
         )
-        pdf = stages.seal(staged, settings.run_dir) if "pdf" in settings.formats else kept
+        pdf = reporting.seal(staged, settings.run_dir) if "pdf" in settings.formats else kept
         manifest = write_rendered_manifest(staged, run.manifest, record, again, pdf)
         if "pdf" in settings.formats:
-            stages.render_pdf(staged, values, settings.templates, timer, settings.run_dir, ahead)
+            reporting.render_pdf(staged, values, settings.templates, timer, settings.run_dir, ahead)
     return _written(settings.run_dir, manifest, timer, record.data, None, run.evaluation, comparison, verdicts)

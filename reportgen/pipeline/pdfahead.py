@@ -6,7 +6,7 @@ and on two cores the figures' SVGs keep both busy. Laying out needs every figure
 and size, not its picture; drawing a page needs only that page's figures; and only the PDF's
 attachments, added last, need the manifest. So where it is safe to fork (a process that has
 not loaded MXNet: figures/pool.py says why), `render` with the built-in templates forks a
-child as soon as every figure's words and size are known (stages.lay_out_early), each figure
+child as soon as every figure's words and size are known (reporting.lay_out_early), each figure
 still being drawn standing in as an empty SVG of its size. The child lays the pages out, then
 draws them, each figure put in its placeholder's place (report/pdf.fill_in) once this
 process has written it to the staging folder; it adds the attachments when told that the
@@ -214,7 +214,7 @@ def _pdf(
 
 def _drawn(staged: Path, placeholder: Figure, parent: int) -> str:
     """The data: URL of a figure still being drawn when the PDF's pages were laid out, once
-    the parent has written it to the staging folder (stages.draw): it waits till then."""
+    the parent has written it to the staging folder (reporting.draw): it waits till then."""
     path = staged / "figures" / placeholder.filename
     while not path.exists():  # written whole, then renamed (files.replace_bytes)
         if os.getppid() != parent:  # gone without a word (where no parent-death signal came)
