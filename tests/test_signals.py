@@ -115,6 +115,27 @@ def test_an_interrupt_while_the_figures_are_drawn_leaves_no_worker(built_run, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+# A command interrupted, then one more SIGINT as Python shuts down (from atexit, after the
+# command line has put its handlers back): the process still ends with 130 and one line.
+LATE = r"""
+import atexit, os, signal, sys
+from reportgen.cli import main, run
+
+@main.command("interrupted")
+def interrupted():
+    raise KeyboardInterrupt
+
+atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))
+sys.argv = ["reportgen", "interrupted"]
+run()
+"""
+
+
+def test_a_second_interrupt_as_the_process_ends_keeps_its_exit_code():
+    done = subprocess.run([sys.executable, "-c", LATE], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
+
+
 def test_a_killed_render_takes_its_workers_with_it_and_the_next_one_cleans_up(built_run, tmp_path):
     run = without_cache(copy_of(built_run, tmp_path / "run"))
     before = everything(run)

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from reportgen.cli.commands import main
+from reportgen.cli.main import run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

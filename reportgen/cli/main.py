@@ -39,6 +39,7 @@ MXNET_MISSING = (
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 _received: list[int] = []  # the signals this command received, in order
+_whole_process = False  # set by run(): the process ends with the command
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
@@ -92,6 +93,7 @@ class Group(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        interrupted: Interrupted | None = None
         try:
             node = distributed.role()
             if node in distributed.SERVING:  # as mxnet's own import would: before any option is read
@@ -103,6 +105,8 @@ class Group(click.Group):
             click.echo(f"error: {e.format_message()}\ntry '{where} -h' for help", err=True)
             distributed.end(e.exit_code)
         except click.ClickException as e:
+            if isinstance(e, Interrupted):
+                interrupted = e
             e.show()
             distributed.end(e.exit_code)
         except (click.Abort, KeyboardInterrupt) as e:  # an interrupt outside the command: click's Abort
@@ -111,9 +115,16 @@ class Group(click.Group):
             interrupted.show()
             distributed.end(interrupted.exit_code)
         finally:
-            for signum, handler in previous.items():
-                if handler is not None and threading.current_thread() is threading.main_thread():
-                    signal.signal(signum, handler)
+            # The handlers back as they were, for a caller that goes on (a test, a script);
+            # but a process that ends interrupted keeps ignoring SIGINT and SIGTERM to the end:
+            # once Python shuts down, one more (a second Ctrl-C, a signal sent to the whole
+            # group) would kill it by that signal instead of exit code 130 or 143.
+            if interrupted is not None and _whole_process:
+                _ignore_signals()
+            else:
+                for signum, handler in previous.items():
+                    if handler is not None and threading.current_thread() is threading.main_thread():
+                        signal.signal(signum, handler)
         distributed.end(code if isinstance(code, int) else 0)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -183,6 +194,14 @@ def main() -> None:
     (zsh_source in ~/.zshrc; fish_source for fish).
     """
     # MXNet's threads and copies are set up by `import reportgen` (runtime.py).
+
+
+def run() -> None:
+    """The command line's entry (the `reportgen` script, `python -m reportgen`): main(), in a
+    process that ends with the command."""
+    global _whole_process
+    _whole_process = True
+    main()
 
 
 def setup(verbose: int, quiet: bool) -> None:
