@@ -71,13 +71,7 @@ def replace_bytes(path: Path, payload: bytes) -> Path:
     """Write a file whole under another name, then rename it to its own: for a file another
     process may read while this one writes it (render's PDF child reads each figure as soon
     as it exists)."""
-    part = path.with_name(f".{path.name}.part")
-    write_bytes(part, payload)
-    try:
-        os.replace(part, path)
-    except OSError as e:
-        raise cannot_write(path, e) from e
-    return path
+    return _replaced(Path(path), lambda file: file.write(payload))
 
 
 def nan_for_none(value: Any) -> Any:
@@ -190,12 +184,17 @@ def _write_npz(file: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     """Write an .npz file atomically (a temporary file beside it, then a rename), with
     deterministic bytes: the same arrays give the same file."""
-    path = Path(path)
+    return _replaced(Path(path), lambda file: _write_npz(file, arrays))
+
+
+def _replaced(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """`write` into a new file beside `path`, then that file renamed to `path`: a reader sees
+    the old file or the whole new one, never part of it; nothing is left behind on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "xb") as f:
-            _write_npz(f, arrays)
+            write(f)
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
