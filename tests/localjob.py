@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -43,6 +44,7 @@ class Node:
         self.name, self.role, self.process, self.folder = name, role, process, folder
         self.ended: float | None = None  # seconds after the job started
         self.most_connections = 0  # the most ESTABLISHED TCP connections seen at once
+        self.samples: Counter[int] = Counter()  # how many looks saw each number of them
 
     @property
     def stdout(self) -> str:
@@ -180,15 +182,22 @@ class LocalJob:
         except OSError:  # ended meanwhile
             return
         inodes = {link[8:-1] for link in links if link.startswith("socket:[")}
-        established = 0
+        established = set()  # inodes: the kernel may list a socket twice while the table changes
         for line in lines:
             fields = line.split()
             if fields[9] in inodes:
                 self.seen.add(_address(fields[1]))
                 if fields[3] != "0A":  # a listening socket has no remote address
                     self.seen.add(_address(fields[2]))
-                established += fields[3] == "01"
-        node.most_connections = max(node.most_connections, established)
+                if fields[3] == "01":
+                    established.add(fields[9])
+        node.most_connections = max(node.most_connections, len(established))
+        node.samples[len(established)] += 1
+
+    def steady_connections(self, name: str, at_least: int) -> int:
+        """The number of connections the node held at most looks among those with `at_least`."""
+        counts = {n: looks for n, looks in self.nodes[name].samples.items() if n >= at_least}
+        return max(counts, key=lambda n: (counts[n], n)) if counts else 0
 
 
 def _address(hex_address: str) -> str:

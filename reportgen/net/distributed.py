@@ -153,18 +153,29 @@ def established_connections() -> int:
         mine = _socket_inodes()
     except OSError:
         return 0
-    count = 0
+    lines: list[str] = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
-                next(f)  # the header
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "01" and fields[9] in mine:  # 01: ESTABLISHED
-                        count += 1
+                lines += f.readlines()[1:]  # after the header
         except OSError:
             continue
-    return count
+    return count_established(lines, mine)
+
+
+def count_established(lines: list[str], mine: set[str]) -> int:
+    """How many sockets of `mine` (inodes) the lines of /proc/net/tcp show ESTABLISHED.
+
+    Sockets, not lines: the kernel writes the table in pieces, and a connection opened or
+    closed between two of them can list another one twice. Before the job forms, one such
+    double would raise the watchdog's peak, and the real count would then look like a lost node.
+    """
+    established = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == "01" and fields[9] in mine:  # 01: ESTABLISHED
+            established.add(fields[9])
+    return len(established)
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,10 @@ class Connections:
     themselves), and two to itself. Before that a worker or server holds only its connection
     to the scheduler, and the scheduler its own two and one from each node registered so far.
     `formed` sits between the two counts, low enough to hold after one node has left again.
+
+    For a moment after the job forms a node may hold more: every worker and server then
+    connects to the scheduler anew (ps-lite's van.cc does not note its first connection), and
+    the old one closes in ZeroMQ's own thread. Only a count below these matters to the watchdog.
     """
 
     formed: int
