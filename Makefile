@@ -33,9 +33,10 @@ endif
 report: $(STAMP)
 	$(VENV)/bin/reportgen build
 
-# The linters first (seconds), then the tests.
+# The linters first (seconds), then the tests: one process per core, at most 4 (each holds
+# its own session fixtures), a test file's tests in one process so that they share its fixtures.
 test: lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 # ruff, the type checker, and the layers' contracts (pyproject.toml, [tool.importlinter]).
 lint: $(STAMP)
