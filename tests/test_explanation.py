@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import xml.etree.ElementTree as ET
 import zipfile
@@ -24,6 +25,7 @@ from reportgen.errors import DataError, RenderError
 from reportgen.report import figures
 from reportgen.report.explanation import absent, section
 from reportgen.report.figures import attribution as attribution_figures
+from reportgen.report.figures import features as feature_figures
 from reportgen.report.sections import SECTIONS
 from reportgen.report.templates import environment
 from reportgen.run.explanation import Attributions, Explained, Features, completeness_error
@@ -221,6 +223,20 @@ def test_figures_are_deterministic_and_say_what_the_methods_cannot_show(tiny):
     for figure in drawn:
         ET.fromstring(figure.svg)
         assert figure.alt and figure.caption
+
+
+@pytest.mark.parametrize("spread", [(3.0, 0.2), (1.0, 1.0)], ids=["flat", "round"])
+def test_the_projection_keeps_the_names_column_without_a_word_from_matplotlib(spread, caplog):
+    # Equal axes widen x for these clouds: fixed x limits were dropped with a warning on stderr,
+    # which a quiet render printed.
+    points = np.random.default_rng(3).normal(size=(100, 2)) * np.array(spread)
+    features = replace(fake_features(), act3_pca=points.astype(np.float32))
+    labels = np.arange(100) % 10
+    predictions = np.where(np.isin(np.arange(100), [4, 8, 15]), 1, labels)
+    with caplog.at_level(logging.WARNING):
+        drawn = feature_figures.projection(features, labels, predictions, inspected=(4,), worst=(8, 15))
+    assert not [r for r in caplog.records if r.name.startswith("matplotlib")], caplog.text
+    assert "first principal component" in svg_texts(drawn.svg)
 
 
 def test_figures_refuse_images_of_another_run(tiny):
