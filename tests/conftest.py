@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +44,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("reportgen")
+
+
+def pytest_configure(config) -> None:
+    """Ctrl-C as a terminal delivers it. A shell that starts a command in the background
+    without job control (`make test &` in a script) starts it with SIGINT ignored, and every
+    process inherits that; reportgen then rightly keeps ignoring it (as under nohup), and the
+    tests that press Ctrl-C would fail."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
