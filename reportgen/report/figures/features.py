@@ -66,6 +66,7 @@ def _name(ax, points: np.ndarray, named: list[tuple[int, str]]) -> None:
     # Room for the column, as data the view must hold rather than fixed limits: the equal aspect
     # (adjustable="datalim") may have to widen x, and it would then drop fixed ones with a warning.
     ax.update_datalim([(low[0] - 0.03 * span[0], low[1]), (high[0] + 0.22 * span[0], high[1])])
+    ax.set_xmargin(0)  # those bounds already leave the room
     order = sorted(named, key=lambda item: (-points[item[0], 1], item[0]))
     heights = np.linspace(high[1], low[1], len(order) + 2)[1:-1] if len(order) > 1 else [points[order[0][0], 1]]
     halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
